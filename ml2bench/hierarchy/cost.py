@@ -1,0 +1,92 @@
+"""Per-level evaluation costs measured with PyTorch's FLOP counter.
+
+The cost of an evaluation kind on level ``l`` is
+``FLOPs(kind, level l, batch) / FLOPs(forward+backward, level 0, batch)`` on the same
+sample batch, counted by :class:`torch.utils.flop_counter.FlopCounterMode` (matrix
+products and convolutions, forward and backward). Kinds:
+
+* ``forward`` — the objective alone (including any input derivatives a PINN needs);
+* ``grad`` — objective and its parameter gradient;
+* ``hvp`` — a Hessian-vector product by double backward.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import torch
+from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import flop_registry
+
+from ml2bench.hierarchy.base import LevelCost
+
+Objective = Callable[[nn.Module, tuple], torch.Tensor]
+
+
+class TotalFlopCounter(TorchDispatchMode):
+    """Total FLOPs by the formulas of :class:`~torch.utils.flop_counter.FlopCounterMode`.
+
+    Same dispatch logic and ``flop_registry`` as PyTorch's counter, without its module
+    tracker: the tracker's backward hooks break ``torch.autograd.grad`` with respect to
+    inputs, which PINN objectives need (torch 2.13).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.total = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func not in flop_registry and func._overloadpacket not in flop_registry:
+            with self:
+                decomposed = func.decompose(*args, **kwargs)
+            if decomposed is not NotImplemented:
+                return decomposed
+        out = func(*args, **kwargs)
+        formula = flop_registry.get(func._overloadpacket)
+        if formula is not None:
+            self.total += int(formula(*args, **kwargs, out_val=out))
+        return out
+
+
+def count_flops(fn: Callable[[], object]) -> int:
+    """FLOPs counted while running ``fn()`` once."""
+    with TotalFlopCounter() as counter:
+        fn()
+    return counter.total
+
+
+def evaluation_flops(model: nn.Module, objective: Objective, batch: tuple) -> dict[str, int]:
+    """FLOPs of one forward, one gradient and one HVP of ``objective`` on ``batch``."""
+    params = [p for p in model.parameters() if p.requires_grad]
+
+    def forward():
+        with torch.enable_grad():
+            objective(model, batch)
+
+    def gradient():
+        loss = objective(model, batch)
+        torch.autograd.grad(loss, params)
+
+    def hessian_vector():
+        loss = objective(model, batch)
+        grads = torch.autograd.grad(loss, params, create_graph=True)
+        vector = [torch.ones_like(p) for p in params]
+        dot = sum((g * v).sum() for g, v in zip(grads, vector))
+        torch.autograd.grad(dot, params)
+
+    return {"forward": count_flops(forward), "grad": count_flops(gradient),
+            "hvp": count_flops(hessian_vector)}
+
+
+def measure_level_costs(models: Sequence[nn.Module], objective: Objective,
+                        batch: tuple) -> list[LevelCost]:
+    """Relative costs of every level, normalised by the finest level's gradient FLOPs."""
+    flops = [evaluation_flops(model, objective, batch) for model in models]
+    reference = flops[0]["grad"]
+    if reference <= 0:
+        raise RuntimeError("the FLOP counter saw no work in the finest gradient; "
+                           "the objective must use matrix products or convolutions")
+    return [LevelCost(forward=f["forward"] / reference, grad=f["grad"] / reference,
+                      hvp=f["hvp"] / reference) for f in flops]

@@ -1,0 +1,51 @@
+"""Geometric grid transfer for 1D problems with zero Dirichlet boundaries.
+
+Fine grid: ``n_f = 2 n_c + 1`` interior points. ``P`` is linear interpolation (coarse
+point ``j`` sits at fine point ``2j + 1``), ``R = ½ Pᵀ`` is full weighting
+(¼, ½, ¼) and Π is injection, so ``Π P = I`` and ``R A_h P = A_{2h}`` for the 1D
+Laplacian ``A_h = tridiag(−1, 2, −1)/h²`` (Briggs, Henson & McCormick, *A Multigrid
+Tutorial*, 2nd ed., SIAM 2000, §3).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+
+from ml2bench.hierarchy import interpolation as interp
+from ml2bench.hierarchy.base import Params
+
+
+def coarse_sizes(finest: int, num_levels: int) -> list[int]:
+    """Interior point counts finest-first, ``n_{l+1} = (n_l - 1) / 2``."""
+    sizes = [finest]
+    for _ in range(num_levels - 1):
+        n = sizes[-1]
+        if n % 2 == 0 or n < 3:
+            raise ValueError(f"n={finest} cannot be coarsened to {num_levels} levels "
+                             "(needs n = 2^k - 1)")
+        sizes.append((n - 1) // 2)
+    return sizes
+
+
+@dataclass
+class GridTransfer:
+    """Linear interpolation / full weighting / injection on a vector of grid values."""
+
+    adjoint_scale: float = 0.5
+
+    @property
+    def project_inverts_prolong(self) -> bool:
+        return True
+
+    def prolong(self, coarse: Sequence[torch.Tensor]) -> Params:
+        return [interp.vertex_prolong(interp.pad_dirichlet(c))[1:-1] for c in coarse]
+
+    def restrict(self, fine: Sequence[torch.Tensor]) -> Params:
+        return [self.adjoint_scale * interp.vertex_prolong_adjoint(interp.pad_dirichlet(f))[1:-1]
+                for f in fine]
+
+    def project(self, fine: Sequence[torch.Tensor]) -> Params:
+        return [f[1::2].clone() for f in fine]

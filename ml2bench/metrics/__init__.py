@@ -1,0 +1,1 @@
+"""Work accounting, evaluation and flatness metrics."""

@@ -1,0 +1,1 @@
+"""Model families: dense ResNet-ODE, CNNs, and parameter-vector models."""

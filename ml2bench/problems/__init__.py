@@ -1,0 +1,1 @@
+"""Problems: registry of TOML specs, families, data generators and PDE references."""

@@ -1,0 +1,3 @@
+"""Imports every module that registers a problem family."""
+
+from ml2bench.problems import digits, pinn, quadratic, resnet_toy  # noqa: F401

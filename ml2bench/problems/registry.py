@@ -1,0 +1,149 @@
+"""Problem families, TOML problem specs and the registry that ties them together.
+
+A *family* is a Python class that knows how to build a task (e.g. all dense
+ResNet-ODE classification problems). A *spec* ``problems/NAME.toml`` names a family,
+carries a ``version``, a description, default values for the family's parameters
+(``[params]``) and the overrides applied when ``quick=true`` (``[quick]``). A label such
+as ``peaks_resnet[levels=3,quick=true]`` selects a spec and overrides parameters.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+
+from ml2bench.errors import UserError
+from ml2bench.labels import Param, ParamSet, format_label, parse_label, unknown_name_error
+from ml2bench.problems.base import Task
+
+#: Parameters every family accepts.
+COMMON_PARAMS: dict[str, Param] = {
+    "quick": Param(False, "use the spec's [quick] sizes"),
+    "batch_size": Param(128, "default mini-batch size", low=1),
+    "budget": Param(10.0, "default budget in work units", low=0.0, low_open=True),
+    "target": Param(0.9, "time-to-target threshold on the problem's metric"),
+    "dtype": Param("float32", "floating-point type", choices=("float32", "float64")),
+}
+
+
+class ProblemFamily:
+    """Base class of problem families: declares parameters, builds tasks."""
+
+    family: ClassVar[str] = ""
+    metric: ClassVar[str] = "test_acc"
+    params: ClassVar[dict[str, Param]] = {}
+
+    def make_task(self, name: str, values: dict[str, Any], seed: int,
+                  device: torch.device) -> Task:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+FAMILIES: dict[str, type[ProblemFamily]] = {}
+
+
+def register_family(cls: type[ProblemFamily]) -> type[ProblemFamily]:
+    """Class decorator adding a family to :data:`FAMILIES`."""
+    FAMILIES[cls.family] = cls
+    return cls
+
+
+@dataclass(frozen=True)
+class ProblemSpec:
+    """A parsed ``problems/NAME.toml``."""
+
+    name: str
+    version: int
+    family: str
+    description: str
+    defaults: dict = field(default_factory=dict)
+    quick: dict = field(default_factory=dict)
+    path: str = ""
+
+    def declared(self) -> dict[str, Param]:
+        """The family's parameters with this spec's defaults."""
+        declared = {**COMMON_PARAMS, **FAMILIES[self.family].params}
+        return {k: replace(p, default=self.defaults.get(k, p.default)) for k, p in declared.items()}
+
+    def resolve(self, given: dict[str, Any]) -> dict[str, Any]:
+        """Validated parameter values: spec defaults, then quick overrides, then ``given``."""
+        declared = self.declared()
+        checked = ParamSet.validate(self.name, declared, given).values
+        if checked["quick"]:
+            quick = {k: v for k, v in self.quick.items() if k not in given}
+            checked = ParamSet.validate(self.name, declared, {**quick, **given}).values
+        return checked
+
+    def label(self, given: dict[str, Any]) -> str:
+        """Canonical label: the name with the explicitly given parameters."""
+        return format_label(self.name, given)
+
+
+def spec_directory() -> Path:
+    """Where the problem specs live: ``$ML2BENCH_PROBLEMS`` or the repository's ``problems/``."""
+    env = os.environ.get("ML2BENCH_PROBLEMS")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "problems"
+
+
+def read_toml(path: Path) -> dict:
+    """Parse a TOML file; a syntax error becomes one sentence naming file and line."""
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as error:
+        raise UserError(f"malformed TOML in {path}: {error}") from None
+    except OSError as error:
+        raise UserError(f"cannot read {path}: {error.strerror}") from None
+
+
+def load_spec(path: Path) -> ProblemSpec:
+    """Read and check one problem spec file."""
+    data = read_toml(path)
+    for key in ("name", "version", "family"):
+        if key not in data:
+            raise UserError(f"problem spec {path} lacks the required key {key!r}")
+    if data["family"] not in FAMILIES:
+        raise unknown_name_error("problem family", data["family"], FAMILIES)
+    return ProblemSpec(name=data["name"], version=int(data["version"]), family=data["family"],
+                       description=data.get("description", ""), defaults=data.get("params", {}),
+                       quick=data.get("quick", {}), path=str(path))
+
+
+def load_specs(directory: Path | None = None) -> dict[str, ProblemSpec]:
+    """All specs in ``directory`` (default :func:`spec_directory`), keyed by name."""
+    _import_families()
+    directory = directory or spec_directory()
+    if not directory.is_dir():
+        raise UserError(f"problem spec directory {directory} does not exist; "
+                        "set ML2BENCH_PROBLEMS to the folder holding NAME.toml specs")
+    specs = {}
+    for path in sorted(directory.glob("*.toml")):
+        spec = load_spec(path)
+        specs[spec.name] = spec
+    return specs
+
+
+def resolve_problem(label: str) -> tuple[ProblemSpec, dict[str, Any], dict[str, Any]]:
+    """Parse a problem label: its spec, the given parameters and all resolved values."""
+    name, given = parse_label(label)
+    specs = load_specs()
+    if name not in specs:
+        raise unknown_name_error("problem", name, specs)
+    spec = specs[name]
+    return spec, given, spec.resolve(given)
+
+
+def make_task(label: str, seed: int = 0, device: str | torch.device = "cpu") -> Task:
+    """Instantiate the problem ``label`` with ``seed`` on ``device``."""
+    spec, _, values = resolve_problem(label)
+    family = FAMILIES[spec.family]()
+    return family.make_task(spec.name, values, seed, torch.device(device))
+
+
+def _import_families() -> None:
+    """Import the modules that register the built-in families."""
+    from ml2bench.problems import families  # noqa: F401

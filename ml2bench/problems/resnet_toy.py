@@ -1,0 +1,99 @@
+"""Dense ResNet-ODE classification of the Haber–Ruthotto toy sets.
+
+``ellipses_resnet``, ``swissroll_resnet``, ``peaks_resnet``: opening layer
+``tanh(W_in x + b_in)``, ``K`` residual blocks ``y ← y + h tanh(W_k y + b_k)`` on
+``[0, T]``, linear classifier, softmax cross-entropy and Tikhonov weight 1e-4; depth
+hierarchy 65/33/17/9/5 by default (problems.md §B; Haber & Ruthotto 2018).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ml2bench.errors import UserError
+from ml2bench.labels import Param
+from ml2bench.models.resnet_ode import ACTIVATIONS, ResNetODE
+from ml2bench.problems import generators
+from ml2bench.problems.base import Target, Task
+from ml2bench.problems.classification import classification_metrics, cross_entropy
+from ml2bench.problems.hierarchies import depth_hierarchy
+from ml2bench.problems.registry import ProblemFamily, register_family
+
+RESNET_PARAMS = {
+    "width": Param(8, "hidden width", low=1),
+    "blocks": Param(65, "residual blocks on the finest level", low=2),
+    "levels": Param(5, "levels of the depth hierarchy", low=1),
+    "T": Param(5.0, "final time of the ODE", low=0.0, low_open=True),
+    "activation": Param("tanh", "activation", choices=tuple(ACTIVATIONS)),
+    "centering": Param("vertex", "depth discretisation", choices=("vertex", "cell")),
+    "restriction_scale": Param(1.0, "c in R = c·Pᵀ", low=0.0, low_open=True),
+    "reg": Param(1e-4, "Tikhonov weight", low=0.0),
+}
+
+
+def toy_dataset(name: str, seed: int, num_points: int, train_size: int):
+    """``(x_train, y_train, x_test, y_test)`` as numpy arrays for a toy set."""
+    rng = np.random.default_rng(seed)
+    if name == "ellipses":
+        x, y = generators.ellipses(rng, points_per_class=num_points // 2)
+        order = rng.permutation(len(y))
+        x, y = x[order], y[order]
+        cut = int(0.8 * len(y)) if train_size <= 0 else train_size
+        return x[:cut], y[:cut], x[cut:], y[cut:]
+    if name == "swissroll":
+        x, y, is_train = generators.swissroll()
+        return x[is_train], y[is_train], x[~is_train], y[~is_train]
+    if name == "peaks":
+        x, y = generators.peaks(rng, num_points=num_points)
+        order = rng.permutation(len(y))
+        x, y = x[order], y[order]
+        return x[:train_size], y[:train_size], x[train_size:], y[train_size:]
+    raise UserError(f"unknown toy data set {name!r}; valid: ellipses, swissroll, peaks")
+
+
+def resnet_hierarchy(name: str, values: dict, in_features: int, out_features: int,
+                     generator: torch.Generator, objective, sample_batch, device):
+    """The depth hierarchy of a dense ResNet-ODE problem (user errors made readable)."""
+    dtype = getattr(torch, values["dtype"])
+
+    def make_model(blocks: int) -> ResNetODE:
+        return ResNetODE(in_features, values["width"], out_features, blocks, values["T"],
+                         centering=values["centering"], activation=values["activation"],
+                         generator=generator, dtype=dtype, device=device)
+
+    try:
+        return depth_hierarchy(make_model, values["blocks"], values["levels"], values["centering"],
+                               objective, sample_batch, values["restriction_scale"])
+    except ValueError as error:
+        raise UserError(f"{name}: {error}") from None
+
+
+@register_family
+class ToyResNetClassification(ProblemFamily):
+    family = "resnet_classification"
+    metric = "test_acc"
+    params = {
+        **RESNET_PARAMS,
+        "dataset": Param("peaks", "toy data set", choices=("ellipses", "swissroll", "peaks")),
+        "num_points": Param(8000, "points generated (peaks, ellipses)", low=10),
+        "train_size": Param(5000, "training points (peaks; ellipses: 0 = 80 %)", low=0),
+    }
+
+    def make_task(self, name, values, seed, device):
+        dtype = getattr(torch, values["dtype"])
+        x_tr, y_tr, x_te, y_te = toy_dataset(values["dataset"], seed, values["num_points"],
+                                             values["train_size"])
+        as_x = lambda a: torch.as_tensor(a, dtype=dtype, device=device)  # noqa: E731
+        as_y = lambda a: torch.as_tensor(a, dtype=torch.long, device=device)  # noqa: E731
+        train, test = (as_x(x_tr), as_y(y_tr)), (as_x(x_te), as_y(y_te))
+        num_classes = int(max(y_tr.max(), y_te.max())) + 1
+        generator = torch.Generator().manual_seed(seed)
+        sample = tuple(t[:64] for t in train)
+        hierarchy = resnet_hierarchy(name, values, 2, num_classes, generator, cross_entropy,
+                                     sample, device)
+        return Task(problem=name, train=train, test=test, hierarchy=hierarchy,
+                    data_loss=cross_entropy, test_metrics=classification_metrics,
+                    metric=self.metric, batch_size=values["batch_size"], budget=values["budget"],
+                    target=Target(self.metric, values["target"]), reg_weight=values["reg"],
+                    device=device, dtype=dtype)

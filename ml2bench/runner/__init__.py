@@ -1,0 +1,1 @@
+"""Run specifications, the run loop, sweeps and the results store."""

@@ -1,0 +1,259 @@
+"""The run loop: one RunSpec from task construction to its results file.
+
+The solver's clock runs only around ``solver.step()``; evaluations at checkpoints
+(spaced in work units) are timed separately (``eval_time_s``) and never charged to
+the ledger (benchopt's callback rule). A run stops at the WU budget, the wall-time cap,
+the target, or a divergence (NaN/Inf, or a loss rising by more than 1e3 × the initial
+magnitude). Its state is saved at every checkpoint, so an interrupted run resumes from
+its last checkpoint with identical numbers; a failing run records ``status=failed``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import resource
+import time
+import traceback
+from dataclasses import dataclass
+
+import torch
+
+from ml2bench.errors import UserError
+from ml2bench.metrics.ledger import WorkLedger
+from ml2bench.metrics.oracle import Oracle
+from ml2bench.problems.base import Task
+from ml2bench.problems.registry import FAMILIES, resolve_problem
+from ml2bench.runner.environment import environment
+from ml2bench.runner.spec import RunSpec, config_hash, run_id
+from ml2bench.runner.store import ResultsStore
+from ml2bench.solvers.base import Solver
+from ml2bench.solvers.registry import make_solver
+
+DIVERGENCE_FACTOR = 1e3
+
+
+@dataclass
+class PreparedRun:
+    """A validated RunSpec with its identity, ready to execute."""
+
+    spec: RunSpec
+    run_id: str
+    config_hash: str
+    identity_columns: dict
+
+    @property
+    def label(self) -> str:
+        return f"{self.spec.problem} × {self.spec.solver} (seed {self.spec.seed})"
+
+
+def resolve_device(name: str) -> torch.device:
+    """``cpu``, ``cuda`` (must be available) or ``auto`` (cuda if available)."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise UserError(f"device {name!r} was requested but CUDA is not available on this "
+                            "machine; use --device cpu or --device auto")
+        return torch.device(name)
+    if name == "cpu":
+        return torch.device("cpu")
+    raise UserError(f"unknown device {name!r}; valid devices: cpu, cuda, auto")
+
+
+def prepare(spec: RunSpec) -> PreparedRun:
+    """Validate names and parameters (raises UserError) and compute the run's identity."""
+    problem_spec, given, values = resolve_problem(spec.problem)
+    solver = make_solver(spec.solver)
+    resolve_device(spec.device)
+    identity = spec.identity(problem_spec.version, values, solver.hparams)
+    digest = config_hash(identity)
+    rid = run_id(spec, digest)
+    columns = {"run_id": rid, "config_hash": digest, "problem": problem_spec.name,
+               "problem_version": problem_spec.version,
+               "problem_params": json.dumps(values, sort_keys=True),
+               "solver": solver.name, "solver_label": solver.label,
+               "solver_params": json.dumps(solver.hparams, sort_keys=True, default=str),
+               "seed": spec.seed}
+    return PreparedRun(spec, rid, digest, columns)
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """Peak memory: CUDA allocator peak on GPU, the process's max RSS on CPU."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class RunLoop:
+    """State of one executing run (counters, rows) and its checkpoint logic."""
+
+    def __init__(self, prepared: PreparedRun, store: ResultsStore) -> None:
+        self.prepared, self.store, self.spec = prepared, store, prepared.spec
+        self.device = resolve_device(self.spec.device)
+        family_spec, _, values = resolve_problem(self.spec.problem)
+        self.task: Task = FAMILIES[family_spec.family]().make_task(
+            family_spec.name, values, self.spec.seed, self.device)
+        self.solver: Solver = make_solver(self.spec.solver)
+        self.budget = self.spec.budget if self.spec.budget is not None else self.task.budget
+        every = self.spec.checkpoint_every
+        if every is None:
+            every = self.task.checkpoint_every if self.task.checkpoint_every is not None \
+                else self.budget / 50
+        self.checkpoint_every = every
+        self.ledger = WorkLedger([lv.cost for lv in self.task.hierarchy.levels], self.task.num_train)
+        self.oracle = Oracle(self.task, self.ledger)
+        self.env = environment(self.device)
+        self.rows: list[dict] = []
+        self.step = 0
+        self.time_s = 0.0
+        self.eval_time_s = 0.0
+        self.next_checkpoint = 0.0
+        self.initial = None
+
+    # -- checkpoints ---------------------------------------------------------------
+    def evaluate(self, status: str = "ok", error: str = "") -> dict:
+        """Evaluate the finest model and append a results row (clock paused)."""
+        start = time.perf_counter()
+        try:
+            if self.solver.task is not None:
+                self.solver.export_iterate()
+            metrics = self.task.evaluate()
+        except Exception as exc:  # evaluation of a broken iterate (e.g. inf) must not kill the row
+            metrics = {"train_loss": math.nan, "grad_norm": math.nan}
+            error = error or f"evaluation failed: {exc}"
+        if self.initial is None:
+            self.initial = metrics
+        g0 = self.initial.get("grad_norm") or math.nan
+        metrics["grad_norm_rel"] = metrics["grad_norm"] / g0 if g0 else math.nan
+        self.eval_time_s += time.perf_counter() - start
+        row = {**self.prepared.identity_columns, "step": self.step,
+               "epoch": self.solver.epoch if self.solver.task is not None else 0.0,
+               "work_units": self.ledger.work_units,
+               "work_units_parallel": self.ledger.work_units_parallel,
+               "grad_evals": self.ledger.count("grad"), "hvp_evals": self.ledger.count("hvp"),
+               "time_s": self.time_s, "eval_time_s": self.eval_time_s,
+               "peak_mem_mb": peak_memory_mb(self.device), "test_acc": math.nan,
+               "test_rel_l2": math.nan, **metrics, **self.info_columns,
+               "status": status, "error": error, **self.env}
+        self.rows.append(row)
+        if self.checkpoint_every <= 0:  # evaluate after every step
+            self.next_checkpoint = self.ledger.work_units
+        else:
+            while self.next_checkpoint <= self.ledger.work_units:
+                self.next_checkpoint += self.checkpoint_every
+        return row
+
+    def diverged(self, row: dict) -> bool:
+        loss = row["train_loss"]
+        if not math.isfinite(loss):
+            return True
+        reference = self.initial["train_loss"]
+        return loss - reference > DIVERGENCE_FACTOR * max(abs(reference), 1.0)
+
+    def save_state(self) -> None:
+        models = [[p.detach().cpu().clone() for p in lv.model.parameters()]
+                  for lv in self.task.hierarchy.levels]
+        buffers = [[b.detach().cpu().clone() for b in lv.model.buffers()]
+                   for lv in self.task.hierarchy.levels]
+        self.store.save_partial(self.prepared.run_id, {
+            "config_hash": self.prepared.config_hash, "models": models, "buffers": buffers,
+            "solver": self.solver.state_dict(), "ledger": self.ledger.state_dict(),
+            "rows": self.rows, "step": self.step, "time_s": self.time_s,
+            "eval_time_s": self.eval_time_s, "next_checkpoint": self.next_checkpoint,
+            "initial": self.initial, "info": self.info_columns})
+
+    def restore_state(self, state: dict) -> None:
+        with torch.no_grad():
+            for level, params, buffers in zip(self.task.hierarchy.levels, state["models"],
+                                              state["buffers"]):
+                for p, v in zip(level.model.parameters(), params):
+                    p.copy_(v.to(self.device))
+                for b, v in zip(level.model.buffers(), buffers):
+                    b.copy_(v.to(self.device))
+        self.solver.load_state_dict(state["solver"])
+        self.ledger.load_state_dict(state["ledger"])
+        for key in ("rows", "step", "time_s", "eval_time_s", "next_checkpoint", "initial"):
+            setattr(self, key, state[key])
+        self.info_columns = state["info"]
+
+    # -- main loop -----------------------------------------------------------------
+    def stop_reason(self, row: dict | None) -> str | None:
+        if row is not None and self.diverged(row):
+            return "diverged"
+        if row is not None and self.spec.stop_at_target and self.task.target.reached(row):
+            return "target"
+        if self.ledger.work_units >= self.budget:
+            return "budget"
+        if self.spec.max_time is not None and self.time_s >= self.spec.max_time:
+            return "timeout"
+        return None
+
+    def run(self) -> str:
+        """Execute to the end; returns the final status (results file written)."""
+        supported, reason = self.solver.supports(self.task)
+        self.info_columns: dict = {}
+        if not supported:
+            self.evaluate("skipped", reason)
+            self.store.write_run(self.prepared.run_id, self.rows)
+            return "skipped"
+        generator = torch.Generator().manual_seed(self.spec.seed)
+        self.solver.init(self.task, self.oracle, generator)
+        state = self.store.load_partial(self.prepared.run_id, self.prepared.config_hash)
+        if state is not None:
+            self.restore_state(state)
+        else:
+            self.evaluate()
+            self.save_state()
+        status = self._iterate()
+        self.rows[-1]["status"] = status
+        self.store.write_run(self.prepared.run_id, self.rows)
+        self.store.drop_partial(self.prepared.run_id)
+        return status
+
+    def _iterate(self) -> str:
+        cuda = self.device.type == "cuda"
+        status = self.stop_reason(self.rows[-1])
+        while status is None:
+            start = time.perf_counter()
+            info = self.solver.step()
+            if cuda:
+                torch.cuda.synchronize(self.device)
+            self.time_s += time.perf_counter() - start
+            self.step += 1
+            self.info_columns = {f"info_{k}": float(v) for k, v in info.items()}
+            batch_loss = info.get("batch_loss", 0.0)
+            due = (self.ledger.work_units > self.next_checkpoint
+                   or (self.checkpoint_every > 0 and self.ledger.work_units >= self.next_checkpoint)
+                   or self.ledger.work_units >= self.budget
+                   or not math.isfinite(batch_loss)
+                   or (self.spec.max_time is not None and self.time_s >= self.spec.max_time))
+            if not due:
+                continue
+            row = self.evaluate()
+            status = self.stop_reason(row)
+            if status is None:
+                self.save_state()
+        return status
+
+
+def execute(prepared: PreparedRun, store: ResultsStore) -> str:
+    """Run ``prepared`` unless its results exist; returns the status or ``up-to-date``.
+
+    Errors inside the run are recorded as ``status=failed`` with the message; user
+    errors (bad names/parameters) propagate.
+    """
+    if store.is_finished(prepared.run_id, prepared.config_hash):
+        return "up-to-date"
+    loop = RunLoop(prepared, store)
+    try:
+        return loop.run()
+    except (UserError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # a failing run is recorded and the sweep goes on
+        message = f"{type(exc).__name__}: {exc}"
+        loop.info_columns = getattr(loop, "info_columns", {})
+        loop.evaluate("failed", message + " | " + traceback.format_exc(limit=3).replace("\n", " "))
+        store.write_run(prepared.run_id, loop.rows)
+        store.drop_partial(prepared.run_id)
+        return "failed"

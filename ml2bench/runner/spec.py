@@ -1,0 +1,49 @@
+"""Run specifications and their identity (config hash, run id)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run: problem + params, solver + params, seed, budget and device.
+
+    ``budget`` is in work units (None: the problem's default); ``max_time`` caps the
+    solver's wall time in seconds; ``checkpoint_every`` spaces evaluations in WU;
+    ``metrics`` names end-of-run flatness metrics (empty: none).
+    """
+
+    problem: str
+    solver: str
+    seed: int = 0
+    budget: float | None = None
+    device: str = "cpu"
+    max_time: float | None = None
+    checkpoint_every: float | None = None
+    stop_at_target: bool = True
+    metrics: tuple[str, ...] = field(default_factory=tuple)
+
+    def identity(self, problem_version: int, problem_params: dict, solver_params: dict) -> dict:
+        """Everything that determines the numbers of the run (hashed into ``config_hash``)."""
+        data = asdict(self)
+        data["metrics"] = list(self.metrics)
+        data.update(problem_version=problem_version, problem_params=problem_params,
+                    solver_params=solver_params)
+        return data
+
+
+def config_hash(identity: dict) -> str:
+    """SHA-256 (first 16 hex digits) of the canonical JSON of a run's identity."""
+    text = json.dumps(identity, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def run_id(spec: RunSpec, digest: str) -> str:
+    """A file-name-safe id: ``problem__solver__s<seed>__<hash>``."""
+    def slug(text: str) -> str:
+        return re.sub(r"[^A-Za-z0-9_.=-]+", "_", text).strip("_")
+    return f"{slug(spec.problem)}__{slug(spec.solver)}__s{spec.seed}__{digest[:10]}"
