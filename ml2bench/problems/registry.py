@@ -42,6 +42,12 @@ class ProblemFamily:
                   device: torch.device) -> Task:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def check_available(self, name: str, values: dict[str, Any]) -> None:
+        """Raise :class:`UserError` if something the task needs (data files) is missing.
+
+        Called before a sweep starts, so that a missing data set fails fast.
+        """
+
 
 FAMILIES: dict[str, type[ProblemFamily]] = {}
 

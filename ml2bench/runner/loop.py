@@ -66,6 +66,7 @@ def prepare(spec: RunSpec) -> PreparedRun:
     problem_spec, given, values = resolve_problem(spec.problem)
     solver = make_solver(spec.solver)
     resolve_device(spec.device)
+    FAMILIES[problem_spec.family]().check_available(problem_spec.name, values)
     identity = spec.identity(problem_spec.version, values, solver.hparams)
     digest = config_hash(identity)
     rid = run_id(spec, digest)

@@ -69,6 +69,10 @@ def gen():
     return torch.Generator().manual_seed(1)
 
 
+def merged(batches):
+    return tuple(torch.cat(parts) for parts in zip(*batches))
+
+
 def direction(model):
     return fl.filter_normalized_direction(model, gen())
 
@@ -97,9 +101,7 @@ METRICS = {
     "interpolate": lambda model, b: fl.interpolate(
         model, loss_fn, b, [p.detach() for p in model.parameters()],
         [p.detach() + 0.1 for p in model.parameters()], alphas=[0.0, 0.5, 1.0]),
-    "noise_scale": lambda model, b: fl.gradient_noise_scale(model, loss_fn, b[:2], [b[0] + b[1]]
-                                                            if False else [(torch.cat([b[0][0], b[1][0]]),
-                                                                            torch.cat([b[0][1], b[1][1]]))]),
+    "noise_scale": lambda model, b: fl.gradient_noise_scale(model, loss_fn, b[:2], [merged(b[:2])]),
     "block": lambda model, b: fl.block_curvature(fl.HessianOperator(model, loss_fn, b), [0, 1],
                                                  num_probes=3, max_iter=5),
 }
