@@ -134,15 +134,16 @@ class Param:
         """Return ``value`` coerced to the declared type or raise :class:`UserError`."""
         if value is None and (self.nullable or self.default is None):
             return None
+        given = format_value(value)
         value = self._coerce(owner, key, value)
         if self.choices and value not in self.choices:
-            raise UserError(f"{owner}: {key}={format_value(value)} is invalid, "
+            raise UserError(f"{owner}: {key}={given} is invalid, "
                             f"{key} must be {self.describe_range()}")
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             bad_low = self.low is not None and (value <= self.low if self.low_open else value < self.low)
             bad_high = self.high is not None and value > self.high
             if bad_low or bad_high or (isinstance(value, float) and not math.isfinite(value)):
-                raise UserError(f"{owner}: {key}={format_value(value)} is invalid, "
+                raise UserError(f"{owner}: {key}={given} is invalid, "
                                 f"{key} must be {self.describe_range()}")
         return value
 

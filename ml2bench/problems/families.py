@@ -1,3 +1,3 @@
 """Imports every module that registers a problem family."""
 
-from ml2bench.problems import digits, pinn, quadratic, resnet_toy  # noqa: F401
+from ml2bench.problems import digits, images, pinn, quadratic, resnet_toy  # noqa: F401

@@ -27,8 +27,8 @@ from ml2bench.labels import Param
 from ml2bench.problems import generators
 from ml2bench.problems.base import Target, Task, chunks
 from ml2bench.problems.burgers_reference import burgers_reference_grid
-from ml2bench.problems.registry import ProblemFamily, register_family
-from ml2bench.problems.resnet_toy import RESNET_PARAMS, resnet_hierarchy
+from ml2bench.problems.registry import register_family
+from ml2bench.problems.resnet_toy import RESNET_PARAMS, ResNetFamily, resnet_hierarchy
 
 PI = math.pi
 NU = 0.01 / math.pi
@@ -141,7 +141,7 @@ def rel_l2_metrics(predict: Callable[[torch.Tensor], torch.Tensor]):
 
 
 @register_family
-class ResNetPinn(ProblemFamily):
+class ResNetPinn(ResNetFamily):
     family = "pinn"
     metric = "test_rel_l2"
     params = {**RESNET_PARAMS,
@@ -174,7 +174,7 @@ def mse(model, batch):
 
 
 @register_family
-class ResNetRegression(ProblemFamily):
+class ResNetRegression(ResNetFamily):
     """Supervised fit of ``u* = sin(πx) + 0.1 sin(8πx)`` from seeded uniform samples."""
 
     family = "regression"

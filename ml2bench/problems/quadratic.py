@@ -78,12 +78,16 @@ class QuadraticPoisson1D(ProblemFamily):
         "init": Param("random", "initial iterate", choices=("random", "zero")),
     }
 
-    def make_task(self, name, values, seed, device):
-        n, dtype = values["n"], getattr(torch, values["dtype"])
+    def check_params(self, name, values):
         try:
-            sizes = coarse_sizes(n, values["levels"])
+            coarse_sizes(values["n"], values["levels"])
         except ValueError as error:
             raise UserError(f"{name}: {error}") from None
+
+    def make_task(self, name, values, seed, device):
+        n, dtype = values["n"], getattr(torch, values["dtype"])
+        self.check_params(name, values)
+        sizes = coarse_sizes(n, values["levels"])
         to = dict(dtype=dtype, device=device)
         matrices = {m: torch.as_tensor(poisson_matrix(m), **to) for m in sizes}
         rhs = {m: torch.as_tensor(poisson_rhs(m), **to) for m in sizes}

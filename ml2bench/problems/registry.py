@@ -42,6 +42,10 @@ class ProblemFamily:
                   device: torch.device) -> Task:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def check_params(self, name: str, values: dict[str, Any]) -> None:
+        """Raise :class:`UserError` if the parameter values are inconsistent (e.g. more
+        levels than the depth allows); called before a sweep starts."""
+
     def check_available(self, name: str, values: dict[str, Any]) -> None:
         """Raise :class:`UserError` if something the task needs (data files) is missing.
 

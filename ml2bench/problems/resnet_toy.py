@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from ml2bench.errors import UserError
+from ml2bench.hierarchy.depth import coarse_depths
 from ml2bench.labels import Param
 from ml2bench.models.resnet_ode import ACTIVATIONS, ResNetODE
 from ml2bench.problems import generators
@@ -52,6 +53,14 @@ def toy_dataset(name: str, seed: int, num_points: int, train_size: int):
     raise UserError(f"unknown toy data set {name!r}; valid: ellipses, swissroll, peaks")
 
 
+def check_depth(name: str, values: dict) -> None:
+    """UserError if ``blocks`` cannot be coarsened into ``levels`` levels."""
+    try:
+        coarse_depths(values["blocks"], values["levels"], values["centering"])
+    except ValueError as error:
+        raise UserError(f"{name}: {error}") from None
+
+
 def resnet_hierarchy(name: str, values: dict, in_features: int, out_features: int,
                      generator: torch.Generator, objective, sample_batch, device):
     """The depth hierarchy of a dense ResNet-ODE problem (user errors made readable)."""
@@ -62,15 +71,20 @@ def resnet_hierarchy(name: str, values: dict, in_features: int, out_features: in
                          centering=values["centering"], activation=values["activation"],
                          generator=generator, dtype=dtype, device=device)
 
-    try:
-        return depth_hierarchy(make_model, values["blocks"], values["levels"], values["centering"],
-                               objective, sample_batch, values["restriction_scale"])
-    except ValueError as error:
-        raise UserError(f"{name}: {error}") from None
+    check_depth(name, values)
+    return depth_hierarchy(make_model, values["blocks"], values["levels"], values["centering"],
+                           objective, sample_batch, values["restriction_scale"])
+
+
+class ResNetFamily(ProblemFamily):
+    """Families whose model is a ResNet-ODE with a depth hierarchy."""
+
+    def check_params(self, name, values):
+        check_depth(name, values)
 
 
 @register_family
-class ToyResNetClassification(ProblemFamily):
+class ToyResNetClassification(ResNetFamily):
     family = "resnet_classification"
     metric = "test_acc"
     params = {

@@ -1,3 +1,3 @@
 """Imports every module that registers a built-in solver."""
 
-from ml2bench.solvers import baselines, nested  # noqa: F401
+from ml2bench.solvers import baselines, mgopt, nested, rmtr, trust_region  # noqa: F401

@@ -82,7 +82,7 @@ class NestedIteration(Solver):
             self._start_level()
         info = self.inner.step()
         self.steps_on_level += 1
-        return {**info, "level": self.level}
+        return {**info, "level": float(self.level)}
 
     def export_iterate(self) -> None:
         if self.level > 0:

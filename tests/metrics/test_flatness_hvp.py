@@ -138,6 +138,8 @@ def test_scipy_linear_operator_view():
     assert linear.shape == (5, 5) and linear.dtype == np.float64
     assert np.allclose(linear.matvec(x), matrix.numpy() @ x, atol=1e-13)
     assert np.allclose(linear @ np.eye(5), matrix.numpy(), atol=1e-13)
+    generic = as_linear_operator(HessianOperator(model, quadratic_loss, dummy_batches()))
+    assert np.array_equal(generic.matvec(x), linear.matvec(x))
 
 
 def test_invalid_arguments_raise():

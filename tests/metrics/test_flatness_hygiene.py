@@ -156,3 +156,21 @@ def test_metric_results_do_not_depend_on_global_seed():
     torch.manual_seed(456)
     second = fl.sharp_avg(model, loss_fn, batches, num_samples=4).samples
     assert np.array_equal(first, second)
+
+
+def test_tf32_disabled_during_evaluation_and_restored():
+    from ml2bench.metrics.flatness.state import evaluation_mode
+
+    model, _ = make_setup()
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    try:
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        with evaluation_mode(model):
+            assert not torch.backends.cudnn.allow_tf32
+            assert not torch.backends.cuda.matmul.allow_tf32
+            assert not model.training
+        assert torch.backends.cudnn.allow_tf32 and torch.backends.cuda.matmul.allow_tf32
+        assert model.training and not model.head[1].training
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved

@@ -46,6 +46,7 @@ from ml2bench.metrics.flatness.sharpness import (
     sharp_worst,
 )
 from ml2bench.metrics.flatness.slq import SpectralDensity, spectral_density
+from ml2bench.metrics.flatness.state import evaluation_mode, full_precision, preserved_state
 from ml2bench.metrics.flatness.trace import TraceEstimate, hutchinson_trace, hutchpp_trace
 
 __all__ = [
@@ -66,7 +67,9 @@ __all__ = [
     "dense_matrix",
     "eigsh_extreme",
     "eos_threshold",
+    "evaluation_mode",
     "filter_normalized_direction",
+    "full_precision",
     "gradient_noise_scale",
     "hess_max",
     "hess_min",
@@ -76,6 +79,7 @@ __all__ = [
     "keskar_eps",
     "lanczos_extreme",
     "noise_scale_from_norms",
+    "preserved_state",
     "random_slices_1d",
     "recompute_batch_norm",
     "sharp_avg",

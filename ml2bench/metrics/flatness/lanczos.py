@@ -84,33 +84,35 @@ def lanczos_iterations(
 
     Yields ``(alphas, betas, basis)``: after step ``m``, ``alphas`` has ``m`` entries,
     ``betas`` has ``m`` (the last is ``β_m = ‖r_m‖``, the coupling to the next vector)
-    and ``basis[:m]`` holds ``q_1 … q_m`` as flat rows. Stops early, after yielding,
-    when ``β_m`` vanishes (the Krylov space is invariant; the Ritz values are exact).
+    and ``basis[:m]`` holds ``q_1 … q_m`` as flat rows (the buffer grows by doubling,
+    so memory follows the steps actually taken). Stops early, after yielding, when
+    ``β_m`` vanishes (the Krylov space is invariant; the Ritz values are exact).
     """
     template = list(op.template)
-    size = numel(template)
-    max_steps = min(max_steps, size)
+    max_steps = min(max_steps, numel(template))
     q = flatten(start)
-    q = q / torch.linalg.vector_norm(q)
-    basis = torch.zeros((max_steps, size), dtype=q.dtype, device=q.device)
-    basis[0] = q
+    basis = torch.zeros((min(max_steps, 16), q.numel()), dtype=q.dtype, device=q.device)
+    basis[0] = q / torch.linalg.vector_norm(q)
     alphas: list[float] = []
     betas: list[float] = []
-    scale = 0.0
-    tiny = torch.finfo(q.dtype).eps * 10.0
+    scale, tiny = 0.0, torch.finfo(q.dtype).eps * 10.0
     for m in range(max_steps):
         w = flatten(op.matvec(unflatten(basis[m], template))).to(q.dtype)
         scale = max(scale, float(torch.linalg.vector_norm(w)))
         alphas.append(float(torch.dot(w, basis[m])))
         active = basis[: m + 1]
-        for _ in range(2):  # full reorthogonalisation, twice
+        for _ in range(2):  # full reorthogonalisation (classical Gram-Schmidt, twice)
             w = w - active.T @ (active @ w)
-        beta = float(torch.linalg.vector_norm(w))
-        betas.append(beta)
+        betas.append(float(torch.linalg.vector_norm(w)))
         yield alphas, betas, basis
-        if beta <= tiny * max(scale, 1e-300) or m + 1 == max_steps:
+        if betas[-1] <= tiny * max(scale, 1e-300) or m + 1 == max_steps:
             return
-        basis[m + 1] = w / beta
+        if m + 1 == basis.shape[0]:
+            grown = torch.zeros((min(2 * basis.shape[0], max_steps), q.numel()),
+                                dtype=q.dtype, device=q.device)
+            grown[: m + 1] = basis
+            basis = grown
+        basis[m + 1] = w / betas[-1]
 
 
 def _wanted(theta: np.ndarray, which: str, k: int) -> np.ndarray:

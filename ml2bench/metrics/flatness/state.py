@@ -4,8 +4,9 @@ Two context managers:
 
 * :func:`evaluation_mode` switches every submodule to ``eval()`` (no dropout, batch
   norm uses its running statistics and does not update them), saves the global torch
-  RNG states, and on exit restores each submodule's own ``training`` flag and the RNG
-  states. Unlike PyHessian it is entered per evaluation, never in a constructor.
+  RNG states, disables TF32 matrix products and convolutions on GPU, and on exit
+  restores each submodule's own ``training`` flag, the RNG states and the TF32
+  switches. Unlike PyHessian it is entered per evaluation, never in a constructor.
 * :func:`preserved_state` additionally snapshots every parameter and buffer
   (including batch-norm running statistics and ``num_batches_tracked``) and copies the
   snapshots back on exit — bit-exact, even when the body raised. Metrics that perturb
@@ -36,8 +37,23 @@ def _set_rng_states(states: tuple[torch.Tensor, list[torch.Tensor] | None]) -> N
 
 
 @contextmanager
+def full_precision() -> Iterator[None]:
+    """Disable TF32 for CUDA matrix products and cuDNN convolutions in the body
+    (TF32 keeps 10 mantissa bits: too coarse for curvature); restore after."""
+    matmul, cudnn = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = matmul
+        torch.backends.cudnn.allow_tf32 = cudnn
+
+
+@contextmanager
 def evaluation_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """Run the body with ``model.eval()``; restore training flags and RNG states after.
+    """Run the body with ``model.eval()`` and :func:`full_precision`; restore training
+    flags and RNG states after.
 
     Each submodule's flag is restored individually, so a model that mixes train and
     eval submodules (e.g. frozen batch norm) comes back unchanged.
@@ -46,7 +62,8 @@ def evaluation_mode(model: nn.Module) -> Iterator[nn.Module]:
     rng = _rng_states()
     model.eval()
     try:
-        yield model
+        with full_precision():
+            yield model
     finally:
         for module, flag in flags:
             module.training = flag

@@ -1,0 +1,38 @@
+# Set-up is part of every target: a fresh clone needs nothing installed by hand.
+# torch is pinned by constraints.txt (the CPU wheel on a CPU machine).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+OUT ?= runs/quick
+JOBS ?= 2
+
+.PHONY: setup quick test test-all bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,asv]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+## The main job: the quick suite -> parquet results, leaderboard table, PNG plots.
+quick: $(STAMP)
+	OMP_NUM_THREADS=1 $(BIN)/ml2bench run quick --jobs $(JOBS) --out $(OUT)
+	$(BIN)/ml2bench table --out $(OUT) | tee $(OUT)/leaderboard.md
+	$(BIN)/ml2bench plot --out $(OUT)
+
+## The default test suite (under ~10 minutes on 2 cores).
+test: $(STAMP)
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q
+
+## Everything, including tests marked slow.
+test-all: $(STAMP)
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -m ''
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/overhead.py
+
+clean:
+	rm -rf $(VENV) runs .asv

@@ -1,0 +1,18 @@
+"""Results → tables, figures and an HTML report.
+
+- :mod:`ml2bench.report.leaderboard`: ``target_of``, ``final_rows``, ``time_to_target``,
+  ``leaderboard`` (one row per problem and solver) and ``format_table`` (md/csv/latex);
+- :mod:`ml2bench.report.plots`: ``problem_figure``, ``plot_problem``, ``plot_all``
+  (convergence PNGs, matplotlib Agg);
+- :mod:`ml2bench.report.html`: ``write_report`` (tables + PNGs + ``index.html``).
+
+Importing this package does not import matplotlib; :mod:`plots` and :mod:`html` do.
+"""
+
+from ml2bench.report.leaderboard import (  # noqa: F401
+    final_rows,
+    leaderboard,
+    target_of,
+    time_to_target,
+)
+from ml2bench.report.tables import format_table  # noqa: F401

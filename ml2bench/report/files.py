@@ -1,0 +1,58 @@
+"""Atomic writes of report files with ordinary permissions.
+
+A report is meant to be read by others (served, copied, committed), so its files get
+the permissions of a normally created file (``0o666`` minus the umask) rather than the
+``0o600`` of :func:`tempfile.mkstemp`.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_save(path: str | Path, write: Callable[[str], None]) -> Path:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it to ``path``.
+
+    Parameters
+    ----------
+    path : str or Path
+        Final file name; its folder is created if needed.
+    write : callable
+        Writes the content to the temporary path it is given.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``. On any error the temporary file is removed and ``path`` is untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically; returns ``path``."""
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(text)
+
+    return atomic_save(path, write)

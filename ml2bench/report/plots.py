@@ -1,0 +1,248 @@
+"""Convergence plots: training loss and test metric against work, time or epochs.
+
+One figure per problem, one colour per solver label. For each solver the seeds'
+curves are linearly interpolated onto a common x grid (the union of their checkpoint
+positions, thinned to at most :data:`MAX_GRID_POINTS`); a seed contributes only
+between its first and last checkpoint (no extrapolation). The line is the median over
+the seeds present at each x, the shaded band their min–max range.
+
+Panels: the training loss; the test metric (``test_acc``, linear scale, or
+``test_rel_l2``, log scale); and, for problems whose target is on another metric (the
+quadratic: ``grad_norm_rel``), a third panel with that metric. The target threshold
+is a dashed horizontal line on the panel of its metric.
+
+Loss scale: logarithmic when every plotted loss is positive. A convex quadratic's
+energy ``½xᵀAx − bᵀx`` is negative near its minimum; then the panel uses a symmetric
+log scale (``symlog``: linear within ±``linthresh``, logarithmic beyond, with
+``linthresh`` the smallest non-zero ``|loss|``, at least 1e-6·max ``|loss|``), which keeps
+the sign and every point (unlike ``loss − min``, whose best point would vanish).
+
+Figures are built with :class:`matplotlib.figure.Figure` on the Agg canvas (no pyplot
+state, no display needed) and written atomically.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from ml2bench.report.files import atomic_save
+from ml2bench.report.leaderboard import SKIPPED, problem_labels, target_of, test_metric
+
+X_LABELS = {"work_units": "work units (full fine-level gradients)",
+            "time_s": "solver wall time [s]", "epoch": "epochs"}
+Y_LABELS = {"train_loss": "training loss", "test_acc": "test accuracy",
+            "test_rel_l2": "test relative L2 error", "grad_norm_rel": "‖∇L‖ / ‖∇L₀‖"}
+MAX_GRID_POINTS = 400
+
+
+def slug(name: str) -> str:
+    """A file-name-safe form of ``name`` (``[a-z0-9._-]``, other runs of chars → ``-``)."""
+    text = re.sub(r"[^a-z0-9._-]+", "-", name.lower()).strip("-.")
+    return text or "problem"
+
+
+def seed_curve(run: pd.DataFrame, x: str, y: str) -> tuple[np.ndarray, np.ndarray]:
+    """Finite ``(x, y)`` points of one run, sorted by x, one point per x (the last).
+
+    Parameters
+    ----------
+    run : pandas.DataFrame
+        The rows of one run.
+    x, y : str
+        Column names.
+
+    Returns
+    -------
+    xs, ys : numpy.ndarray
+    """
+    if y not in run or x not in run:
+        return np.empty(0), np.empty(0)
+    frame = run.sort_values(["step", x] if "step" in run else [x], kind="stable")
+    xs = frame[x].to_numpy(dtype=float)
+    ys = frame[y].to_numpy(dtype=float)
+    keep = np.isfinite(xs) & np.isfinite(ys)
+    xs, ys = xs[keep], ys[keep]
+    if len(xs) == 0:
+        return xs, ys
+    order = np.argsort(xs, kind="stable")
+    xs, ys = xs[order], ys[order]
+    last = np.append(xs[1:] != xs[:-1], True)  # last point of each run of equal x
+    return xs[last], ys[last]
+
+
+def common_grid(curves: list[tuple[np.ndarray, np.ndarray]],
+                max_points: int = MAX_GRID_POINTS) -> np.ndarray:
+    """Union of the curves' x positions (evenly thinned to ``max_points`` if larger)."""
+    xs = [c[0] for c in curves if len(c[0])]
+    if not xs:
+        return np.empty(0)
+    grid = np.unique(np.concatenate(xs))
+    if len(grid) > max_points:
+        grid = np.unique(np.concatenate([np.linspace(grid[0], grid[-1], max_points),
+                                         [c[-1] for c in xs]]))
+    return grid
+
+
+def band(curves: list[tuple[np.ndarray, np.ndarray]], grid: np.ndarray
+         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Median, min and max over the curves interpolated onto ``grid``.
+
+    Each curve is interpolated linearly inside its own x range and is missing (NaN)
+    outside it; at x values where no curve is present all three are NaN.
+
+    Returns
+    -------
+    median, low, high : numpy.ndarray
+        Same length as ``grid``.
+    """
+    stack = np.full((max(len(curves), 1), len(grid)), np.nan)
+    for row, (xs, ys) in enumerate(curves):
+        if len(xs) == 0:
+            continue
+        inside = (grid >= xs[0]) & (grid <= xs[-1])
+        stack[row, inside] = np.interp(grid[inside], xs, ys)
+    present = np.isfinite(stack).any(axis=0)
+    median, low, high = (np.full(len(grid), np.nan) for _ in range(3))
+    if present.any():
+        median[present] = np.nanmedian(stack[:, present], axis=0)
+        low[present] = np.nanmin(stack[:, present], axis=0)
+        high[present] = np.nanmax(stack[:, present], axis=0)
+    return median, low, high
+
+
+def _set_scale(ax, column: str, values: np.ndarray) -> str:
+    """Choose the y scale of a panel (see the module docstring); returns its name."""
+    values = values[np.isfinite(values)]
+    if column == "test_acc" or len(values) == 0:
+        return "linear"
+    if (values > 0).all():
+        ax.set_yscale("log")
+        return "log"
+    if column != "train_loss":
+        return "linear"
+    magnitudes = np.abs(values[values != 0])
+    top = magnitudes.max() if len(magnitudes) else 1.0
+    linthresh = max(magnitudes.min() if len(magnitudes) else 1.0, 1e-6 * top)
+    ax.set_yscale("symlog", linthresh=linthresh)
+    return "symlog"
+
+
+def _draw_panel(ax, runs: pd.DataFrame, x: str, column: str, colours: dict,
+                target: tuple[str, float, bool] | None) -> None:
+    """One panel: per solver the median line and min–max band, then the target line."""
+    plotted = []
+    for solver, group in runs.groupby("solver_label", sort=True):
+        curves = [seed_curve(run, x, column) for _, run in group.groupby("run_id")]
+        grid = common_grid(curves)
+        median, low, high = band(curves, grid)
+        if not np.isfinite(median).any():
+            continue
+        seeds = sum(1 for c in curves if len(c[0]))
+        few = np.isfinite(median).sum() <= 2
+        ax.plot(grid, median, color=colours[solver], label=f"{solver} (n={seeds})",
+                marker="o" if few else None, markersize=4)
+        ax.fill_between(grid, low, high, color=colours[solver], alpha=0.2, linewidth=0)
+        plotted.append(np.concatenate([low, high]))
+    if target is not None and np.isfinite(target[1]):
+        sign = "≥" if target[2] else "≤"
+        ax.axhline(target[1], color="black", linestyle="--", linewidth=1,
+                   label=f"target {sign} {target[1]:g}")
+        plotted.append(np.array([target[1]]))
+    _set_scale(ax, column, np.concatenate(plotted) if plotted else np.empty(0))
+    ax.set_xlabel(X_LABELS.get(x, x))
+    ax.set_ylabel(Y_LABELS.get(column, column))
+    ax.set_title(Y_LABELS.get(column, column))
+    ax.grid(True, which="major", alpha=0.3)
+
+
+def problem_figure(df_problem: pd.DataFrame, x: str = "work_units",
+                   title: str | None = None) -> Figure:
+    """The figure of one problem (not saved): loss and metric panels against ``x``.
+
+    Parameters
+    ----------
+    df_problem : pandas.DataFrame
+        Long results rows of one problem (all solvers and seeds). Skipped runs are
+        left out.
+    x : {"work_units", "time_s", "epoch"}
+        Column on the horizontal axis.
+    title : str, optional
+        Figure title (default: the problem name).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Axes in order: training loss, test metric, then the target metric when it is
+        not the test metric. Each panel has one line per solver plus, on the target
+        metric's panel, one dashed target line.
+    """
+    if x not in X_LABELS:
+        raise ValueError(f"unknown x axis {x!r}; valid: {', '.join(X_LABELS)}")
+    skipped = df_problem.groupby("run_id")["status"].transform(lambda s: (s == SKIPPED).any())
+    runs = df_problem[~skipped.astype(bool)]
+    first = df_problem.iloc[0]
+    metric = test_metric(df_problem)
+    target = target_of(first["problem"], first.get("problem_params"), metric)
+    columns = ["train_loss", metric] + ([target[0]] if target[0] != metric else [])
+    fig = Figure(figsize=(5.2 * len(columns), 4.2), layout="constrained")
+    FigureCanvasAgg(fig)
+    palette = [f"C{i}" for i in range(10)]
+    solvers = sorted(df_problem["solver_label"].unique())
+    colours = {s: palette[i % len(palette)] for i, s in enumerate(solvers)}
+    for ax, column in zip(fig.subplots(1, len(columns), squeeze=False)[0], columns):
+        _draw_panel(ax, runs, x, column, colours, target if column == target[0] else None)
+    fig.axes[-1].legend(fontsize="small", loc="best")
+    if runs.empty:
+        fig.axes[0].text(0.5, 0.5, "no runs to plot (all skipped)", ha="center",
+                         transform=fig.axes[0].transAxes)
+    fig.suptitle(f"{title or first['problem']}: median over seeds, band = min–max")
+    return fig
+
+
+def save_figure(fig: Figure, path: str | Path, dpi: int = 110) -> Path:
+    """Write ``fig`` as PNG to ``path`` atomically (temporary file, then ``os.replace``)."""
+    return atomic_save(path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi))
+
+
+def plot_problem(df_problem: pd.DataFrame, x: str = "work_units",
+                 path: str | Path = "problem.png", title: str | None = None) -> Path:
+    """Draw :func:`problem_figure` and save it as a PNG at ``path`` (atomically).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    return save_figure(problem_figure(df_problem, x, title), path)
+
+
+def plot_all(df: pd.DataFrame, out_dir: str | Path, x: str = "work_units") -> list[Path]:
+    """One PNG per problem (per parameter variant, see ``problem_labels``) in ``out_dir``.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Long results table.
+    out_dir : str or Path
+        Created if needed.
+    x : {"work_units", "time_s", "epoch"}
+
+    Returns
+    -------
+    list of pathlib.Path
+        ``out_dir/<slug of the problem label>-<x>.png``, in problem-label order.
+    """
+    if df.empty:
+        return []
+    labels = problem_labels(df)
+    paths = []
+    for label in sorted(labels.unique()):
+        path = Path(out_dir) / f"{slug(label)}-{x}.png"
+        paths.append(plot_problem(df[labels == label], x, path, title=label))
+    return paths

@@ -1,0 +1,296 @@
+r"""``rmtr`` — recursive multilevel trust region (V- and F-cycles).
+
+One solver step is one cycle started on the finest level (Gratton, Sartenaer & Toint
+2008, Alg. RMTR; Kopaničáková & Krause 2023). On level ``l`` with objective ``h_l``
+(``h_0 = f_0``), iterate ``x`` and radius ``Δ_l``:
+
+1. **pre-smoothing**: ``ν1`` trust-region iterations on ``h_l`` (``coarse_steps`` on
+   the coarsest level, which does nothing else);
+2. **coarse model** — if ``‖R∇h_l(x)‖ ≥ κ_g‖∇h_l(x)‖``: ``z₀ = Πx`` and the
+   first-order-coherent ``h_{l+1}(z) = f_{l+1}(z) + ⟨R∇h_l(x) − ∇f_{l+1}(z₀), z − z₀⟩``;
+3. **recursion**: one cycle on level ``l+1`` (V-cycle) or an F- then a V-cycle
+   (F-cycle), every coarse iterate kept in ``‖z − z₀‖ ≤ Δ_l/‖P‖`` so that the
+   prolongated step stays in the fine region ``‖P(z − z₀)‖ ≤ Δ_l``; the coarse radius
+   starts at ``Δ_l/‖P‖`` and each coarse step uses ``min(Δ_{l+1}, Δ_l/‖P‖ − ‖z − z₀‖)``;
+4. **prolongation and ratio test**: ``s = P(z − z₀)``,
+   ``ρ = (h_l(x) − h_l(x+s)) / (h_{l+1}(z₀) − h_{l+1}(z))``; accept if ``ρ > η1`` and
+   update ``Δ_l`` as for a smoothing step;
+5. **post-smoothing**: ``ν2`` trust-region iterations.
+
+Every step on every level is accepted only if it decreases that level's objective, so in
+deterministic mode (full batch, the default) the fine objective never increases. In
+stochastic mode one batch, drawn per cycle, is shared by all levels and all ratio tests.
+The smoother is Steihaug–Toint CG on exact Hessian-vector products (``subproblem=cg``)
+or L-SR1 (``subproblem=lsr1``, one memory per level); see :mod:`.trust_region`.
+
+Diagnostics per cycle (level ``l``): ``decrease_l`` (decrease of ``h_l`` by the
+smoothing steps on level ``l``), ``smooth_accepted_l``, ``radius_l`` (the last radius
+used there); for ``l ≥ 1``: ``coarse_rho_l`` (ratio of the last correction from level
+``l`` tested on level ``l−1``, NaN if none was tried), ``coarse_accepted_l`` (accepted
+corrections), ``correction_decrease_l`` (decrease of ``h_{l−1}`` by them). The decrease
+of the fine objective over the cycle is ``decrease_l0 + correction_decrease_l1``.
+
+References
+----------
+S. Gratton, A. Sartenaer, Ph. L. Toint, *Recursive trust-region methods for multiscale
+nonlinear optimization*, SIAM J. Optim. 19(1), 2008;
+A. Kopaničáková, R. Krause, *Globally convergent multilevel training of deep residual
+networks*, SIAM J. Sci. Comput. 45(3), 2023;
+A. R. Conn, N. I. M. Gould, Ph. L. Toint, *Trust-Region Methods*, SIAM, 2000.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import torch
+
+from ml2bench.errors import UserError
+from ml2bench.labels import Param
+from ml2bench.solvers.base import Solver, register_solver
+from ml2bench.solvers.level_objective import (FlatTransfer, LevelObjective, Point,
+                                              coherent_objective, load_vector, model_vector)
+from ml2bench.solvers.trust_region import (TR_PARAMS, TRConfig, TRIteration, check_tr_params,
+                                           grow_batch, make_memory, point_from_dict,
+                                           point_to_dict, reduction_ratio,
+                                           trust_region_iteration)
+
+#: A coarse level stops when less than this fraction of its region is left.
+REGION_TOL = 1e-3
+
+
+@dataclass(frozen=True)
+class Region:
+    """The fine trust region seen from a coarse level: ``‖z − anchor‖ ≤ budget``."""
+
+    anchor: torch.Tensor | None = None
+    budget: float = math.inf
+
+    def reach(self, x: torch.Tensor, radius: float) -> float:
+        """Radius of the next step: ``min(Δ, budget − ‖x − anchor‖)``."""
+        if self.anchor is None:
+            return radius
+        return min(radius, self.budget - float(torch.linalg.vector_norm(x - self.anchor)))
+
+
+@dataclass
+class LevelLog:
+    """What one level did during a cycle (summed over its visits)."""
+
+    decrease: float = 0.0
+    smooth_steps: int = 0
+    smooth_accepted: int = 0
+    radius: float = math.nan
+    rho: float = math.nan
+    coarse_rho: float = math.nan
+    coarse_tried: int = 0
+    coarse_accepted: int = 0
+    correction_decrease: float = 0.0
+
+    def record(self, it: TRIteration, reach: float) -> None:
+        self.smooth_steps += 1
+        self.smooth_accepted += int(it.accepted)
+        self.decrease += it.decrease
+        self.radius, self.rho = reach, it.rho
+
+
+def flat_diagnostics(logs: list[LevelLog]) -> dict[str, float]:
+    """Per-level diagnostics as flat floats (``decrease_l0``, ``coarse_rho_l1``, ...)."""
+    info: dict[str, float] = {}
+    for level, log in enumerate(logs):
+        info[f"decrease_l{level}"] = log.decrease
+        info[f"smooth_accepted_l{level}"] = float(log.smooth_accepted)
+        info[f"radius_l{level}"] = log.radius
+        if level > 0:
+            info[f"coarse_rho_l{level}"] = log.coarse_rho
+            info[f"coarse_accepted_l{level}"] = float(log.coarse_accepted)
+            info[f"correction_decrease_l{level}"] = log.correction_decrease
+    return info
+
+
+@dataclass
+class RMTRState:
+    """Typed state of ``rmtr``: fine radius, cycle counter, cached fine point."""
+
+    radius: float
+    cycles: int = 0
+    point: Point | None = None
+    lsr1: list = field(default_factory=list)
+
+
+@register_solver
+class RMTR(Solver):
+    """Recursive multilevel trust region; one step is one V- or F-cycle.
+
+    See the module docstring for the algorithm, its diagnostics and references.
+    ``levels=1`` degenerates to ``coarse_steps`` trust-region iterations per step.
+    """
+
+    name = "rmtr"
+    description = "recursive multilevel trust region (V/F-cycles, coherent coarse models)"
+    reference = "Gratton, Sartenaer & Toint, SIOPT 19 (2008); Kopaničáková & Krause, SISC 45 (2023)"
+    params = {
+        "levels": Param(None, "levels used (None: all of the hierarchy)", type=int, low=1,
+                        nullable=True),
+        "cycle": Param("V", "V: one coarse recursion per level; F: an F- then a V-recursion",
+                       choices=("V", "F")),
+        "pre_smooth": Param(1, "pre-smoothing TR iterations ν1", low=0),
+        "post_smooth": Param(1, "post-smoothing TR iterations ν2", low=0),
+        "coarse_steps": Param(5, "TR iterations on the coarsest level", low=1),
+        "kappa_g": Param(1e-3, "coarse step only if ‖R g‖ ≥ κ_g ‖g‖", low=0.0),
+        "subproblem": Param("cg", "smoother's subproblem solver", choices=("cg", "lsr1")),
+        **TR_PARAMS,
+    }
+
+    def check_params(self) -> None:
+        check_tr_params(self.name, self.hparams)
+
+    def supports(self, task) -> tuple[bool, str]:
+        if len(task.hierarchy) < 2:
+            return False, "skip: needs >= 2 levels"
+        return True, ""
+
+    def init(self, task, oracle, generator) -> None:
+        super().init(task, oracle, generator)
+        self.num_levels = self.hparams["levels"] or len(task.hierarchy)
+        if self.num_levels > len(task.hierarchy):
+            raise UserError(f"rmtr: levels={self.num_levels} is invalid, the problem has "
+                            f"{len(task.hierarchy)} levels")
+        levels = task.hierarchy.levels
+        self.transfers = [FlatTransfer(task.hierarchy.transfers[l], levels[l].model,
+                                       levels[l + 1].model) for l in range(self.num_levels - 1)]
+        self.config = TRConfig.from_hparams(self.hparams)
+        self.sampler = task.sampler(self.hparams["batch_size"] or task.num_train, generator)
+        lsr1 = self.hparams["subproblem"] == "lsr1"
+        self.memories = [make_memory(self.hparams) if lsr1 else None
+                         for _ in range(self.num_levels)]
+        self.state = RMTRState(radius=self.hparams["radius"])
+        self.logs = [LevelLog() for _ in range(self.num_levels)]
+
+    # -- the cycle -------------------------------------------------------------------
+    def _cycle(self, level: int, objective: LevelObjective, point: Point, radius: float,
+               region: Region, kind: str) -> tuple[Point, float]:
+        """One RMTR cycle minimising ``objective`` (``h_level``) from ``point``."""
+        coarsest = level == self.num_levels - 1
+        # 1. pre-smoothing (the whole job on the coarsest level)
+        steps = self.hparams["coarse_steps"] if coarsest else self.hparams["pre_smooth"]
+        point, radius = self._smooth(level, objective, point, radius, region, steps)
+        if coarsest:
+            return point, radius
+        # 2. coarse model with first-order coherence, if the restricted gradient is large
+        transfer = self.transfers[level]
+        reach = region.reach(point.x, radius)
+        if self._coarse_worthwhile(point, transfer, reach):
+            coarse_objective, start = coherent_objective(objective, point, transfer)
+            coarse_region = Region(start.x, reach / transfer.norm(point.x))
+            # 3. recursion: the coarse iterates stay within the fine region
+            coarse, coarse_radius = start, coarse_region.budget
+            for sub in (("F", "V") if kind == "F" else ("V",)):
+                coarse, coarse_radius = self._cycle(level + 1, coarse_objective, coarse,
+                                                    coarse_radius, coarse_region, sub)
+            # 4. prolongate the coarse step, accept it by the ratio test
+            point, radius = self._correct(level, objective, point, radius, reach,
+                                          transfer.prolong(coarse.x - start.x),
+                                          start.value - coarse.value)
+        # 5. post-smoothing
+        point, radius = self._smooth(level, objective, point, radius, region,
+                                     self.hparams["post_smooth"])
+        return point, radius
+
+    def _coarse_worthwhile(self, point: Point, transfer: FlatTransfer, reach: float) -> bool:
+        """The κ_g test ``‖R g‖ ≥ κ_g ‖g‖`` (and room left in the region)."""
+        if not reach > self.config.min_radius:
+            return False
+        g_norm = float(torch.linalg.vector_norm(point.grad))
+        rg_norm = float(torch.linalg.vector_norm(transfer.restrict(point.grad)))
+        return rg_norm > 0.0 and rg_norm >= self.hparams["kappa_g"] * g_norm
+
+    def _smooth(self, level: int, objective: LevelObjective, point: Point, radius: float,
+                region: Region, steps: int) -> tuple[Point, float]:
+        """``steps`` trust-region iterations on ``h_level`` inside ``region``."""
+        for _ in range(steps):
+            reach = region.reach(point.x, radius)
+            if reach <= max(self.config.min_radius, REGION_TOL * region.budget):
+                break  # the fine region is used up
+            it = trust_region_iteration(objective, point, reach, self.config,
+                                        self.memories[level])
+            self.logs[level].record(it, reach)
+            point, radius = it.point, _next_radius(radius, it.radius, it.accepted)
+            if math.isnan(it.rho) and it.step_norm == 0.0:
+                break  # stationary point of the model
+        return point, radius
+
+    def _correct(self, level: int, objective: LevelObjective, point: Point, radius: float,
+                 reach: float, step: torch.Tensor, predicted: float) -> tuple[Point, float]:
+        """Ratio test of the prolongated coarse step ``step`` on level ``level``."""
+        log = self.logs[level + 1]
+        log.coarse_tried += 1
+        if not predicted > 0.0:  # the coarse level made no progress
+            log.coarse_rho = math.nan
+            return point, radius
+        trial = objective.evaluate(point.x + step)
+        rho = reduction_ratio(point.value, trial.value, predicted, torch.finfo(step.dtype).eps)
+        step_norm = float(torch.linalg.vector_norm(step))
+        new_radius, accepted = self.config.update(reach, rho, step_norm)
+        memory = self.memories[level]
+        if memory is not None and torch.isfinite(trial.grad).all():
+            memory.update(step, trial.grad - point.grad)
+        log.coarse_rho = rho
+        self.logs[level].rho = rho
+        if accepted:
+            log.coarse_accepted += 1
+            log.correction_decrease += point.value - trial.value
+            point = trial
+        return point, _next_radius(radius, new_radius, accepted)
+
+    # -- the solver step -------------------------------------------------------------
+    def step(self) -> dict[str, float]:
+        full_batch = self.sampler.full_batch
+        batch = self.task.batch(self.sampler.next_indices())
+        objective = LevelObjective(self.oracle, 0, batch)
+        x = model_vector(objective.model)
+        cached = self.state.point
+        reuse = full_batch and cached is not None and torch.equal(cached.x, x)
+        point = objective.ensure_grad(cached if reuse else Point(x, math.nan))
+        self.logs = [LevelLog() for _ in range(self.num_levels)]
+        start_value = point.value
+        point, radius = self._cycle(0, objective, point, self.state.radius, Region(),
+                                    self.hparams["cycle"])
+        load_vector(objective.model, point.x)
+        self.state.radius = radius
+        self.state.cycles += 1
+        self.state.point = point if full_batch else None
+        accepted = point.value < start_value
+        if not accepted:
+            grow_batch(self.sampler, self.hparams["batch_growth"])
+        return {"batch_loss": point.value, "radius": radius, "rho": self.logs[0].rho,
+                "accepted": float(accepted), "batch_size": float(self.sampler.batch_size),
+                **flat_diagnostics(self.logs)}
+
+    @property
+    def epoch(self) -> float:
+        return self.sampler.epoch
+
+    def state_dict(self) -> dict:
+        self.state.lsr1 = [m.state_dict() if m is not None else None for m in self.memories]
+        state = asdict(self.state)
+        state["point"] = point_to_dict(self.state.point)
+        return {"rmtr": state, "sampler": self.sampler.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        rmtr = state["rmtr"]
+        self.state = RMTRState(**{**rmtr, "point": point_from_dict(rmtr["point"])})
+        self.sampler.load_state_dict(state["sampler"])
+        for memory, saved in zip(self.memories, self.state.lsr1):
+            if memory is not None:
+                memory.load_state_dict(saved)
+
+
+def _next_radius(radius: float, updated: float, accepted: bool) -> float:
+    """A level's radius after a step taken with a possibly region-limited radius.
+
+    ``updated`` is the trust-region update of the radius the step used; an accepted
+    step never lowers the level's own radius (the region, not a failure, limited it).
+    """
+    return max(radius, updated) if accepted else updated

@@ -1,0 +1,112 @@
+"""Contract tests generated over every registered solver × small problems."""
+
+import io
+
+import pytest
+import torch
+
+from ml2bench.errors import UserError
+from ml2bench.labels import SearchSpace
+from ml2bench.solvers.registry import available_solvers, make_solver
+from ml2bench.testing import bind, finest_loss, run_steps
+
+PROBLEMS = ["swissroll_resnet[quick=true]", "poisson1d_regression[quick=true]"]
+SOLVERS = sorted(available_solvers())
+
+
+def all_params(task):
+    return [p.detach().clone() for lv in task.hierarchy.levels for p in lv.model.parameters()]
+
+
+def bound_or_skip(problem, label, seed=0):
+    task, solver, ledger = bind(problem, label, seed)
+    supported, reason = solver.supports(task)
+    if not supported:
+        assert reason.startswith("skip:")
+        pytest.skip(reason)
+    return task, solver, ledger
+
+
+@pytest.mark.parametrize("problem", PROBLEMS)
+@pytest.mark.parametrize("name", SOLVERS)
+def test_loss_decreases(name, problem):
+    task, solver, ledger = bound_or_skip(problem, name)
+    before = finest_loss(task, solver)
+    infos = run_steps(solver, 12)
+    after = finest_loss(task, solver)
+    assert after < before
+    assert ledger.work_units > 0
+    assert all(isinstance(v, float) for info in infos for v in info.values())
+
+
+@pytest.mark.parametrize("name", SOLVERS)
+def test_state_dict_round_trip_continues_identically(name):
+    problem = PROBLEMS[0]
+    task, solver, ledger = bound_or_skip(problem, name)
+    run_steps(solver, 3)
+    buffer = io.BytesIO()
+    torch.save({"solver": solver.state_dict(), "params": all_params(task),
+                "ledger": ledger.state_dict()}, buffer)
+    run_steps(solver, 3)
+    expected = all_params(task)
+
+    task2, solver2, ledger2 = bind(problem, name)
+    buffer.seek(0)
+    state = torch.load(buffer, weights_only=False)
+    with torch.no_grad():
+        for p, v in zip([p for lv in task2.hierarchy.levels for p in lv.model.parameters()],
+                        state["params"]):
+            p.copy_(v)
+    solver2.load_state_dict(state["solver"])
+    ledger2.load_state_dict(state["ledger"])
+    run_steps(solver2, 3)
+    for a, b in zip(expected, all_params(task2)):
+        assert torch.equal(a, b)
+    assert ledger2.work_units == pytest.approx(ledger.work_units, rel=1e-12)
+
+
+@pytest.mark.parametrize("name", SOLVERS)
+def test_same_seed_gives_identical_numbers(name):
+    results = []
+    for _ in range(2):
+        task, solver, _ = bound_or_skip(PROBLEMS[1], name, seed=7)
+        infos = run_steps(solver, 4)
+        results.append((all_params(task), infos))
+    for a, b in zip(results[0][0], results[1][0]):
+        assert torch.equal(a, b)
+    assert results[0][1] == results[1][1]
+
+
+@pytest.mark.parametrize("name", SOLVERS)
+def test_declared_hyperparameters(name):
+    cls = available_solvers()[name]
+    assert cls.description and cls.reference
+    solver = make_solver(name)
+    assert solver.label == name
+    for key, param in cls.params.items():
+        assert param.help, f"{name}.{key} needs a help text"
+        if param.search is not None:
+            assert isinstance(param.search, SearchSpace)
+            for value in param.search.grid(3):
+                make_solver(f"{name}[{key}={value}]")
+    with pytest.raises(UserError, match="unknown parameter 'foo'"):
+        make_solver(f"{name}[foo=1]")
+
+
+def test_sgd_rejects_bad_values():
+    with pytest.raises(UserError, match="lr=-1 is invalid"):
+        make_solver("sgd[lr=-1]")
+    with pytest.raises(UserError, match="nesterov"):
+        make_solver("sgd[nesterov=true,momentum=0]")
+    assert make_solver("sgd[lr=0.5,momentum=0.9]").label == "sgd[lr=0.5]"
+
+
+def test_unknown_solver_lists_valid_names():
+    with pytest.raises(UserError, match="unknown solver 'bfgs'; valid solvers: .*adam.*sgd"):
+        make_solver("bfgs")
+
+
+def test_multilevel_solvers_skip_one_level_problems():
+    for name in ("nested",):
+        task, solver, _ = bind("digits_cnn[quick=true]", name)
+        assert solver.supports(task) == (False, "skip: needs >= 2 levels")
