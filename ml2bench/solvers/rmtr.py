@@ -73,6 +73,11 @@ class Region:
             return radius
         return min(radius, self.budget - float(torch.linalg.vector_norm(x - self.anchor)))
 
+    def used_up(self, reach: float, min_radius: float) -> bool:
+        """Whether no step is left: ``reach ≤ max(Δmin, REGION_TOL·budget)``."""
+        floor = min_radius if self.anchor is None else max(min_radius, REGION_TOL * self.budget)
+        return reach <= floor
+
 
 @dataclass
 class LevelLog:
@@ -211,7 +216,7 @@ class RMTR(Solver):
         """``steps`` trust-region iterations on ``h_level`` inside ``region``."""
         for _ in range(steps):
             reach = region.reach(point.x, radius)
-            if reach <= max(self.config.min_radius, REGION_TOL * region.budget):
+            if region.used_up(reach, self.config.min_radius):
                 break  # the fine region is used up
             it = trust_region_iteration(objective, point, reach, self.config,
                                         self.memories[level])

@@ -1,0 +1,86 @@
+"""Runner overhead: the same solver on the same batches, through ml2bench and bare PyTorch.
+
+Both sides train ``digits_cnn`` with Adam from the same initial parameters on the same
+sequence of mini-batches (the same seeded permutations). The ml2bench side is a full
+``RunLoop`` (counted oracle, work ledger, sampler, checkpoint logic, results file); its
+time is the run's wall time minus the logged evaluations (``eval_time_s``, not solver
+work by design — the bare loop evaluates nothing). The bare side is the textbook loop
+``zero_grad → loss → backward → step``. Repetitions alternate between the two; the
+medians are compared. The final training losses are printed to show the two sides did
+the same work. Last line: ``overhead_ratio=<runner time / bare time>`` (target ≤ 1.05).
+
+Usage: ``python benchmarks/overhead.py [--budget WU] [--repeats R]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+
+import torch
+
+from ml2bench.problems.registry import make_task
+from ml2bench.runner.loop import RunLoop, prepare
+from ml2bench.runner.spec import RunSpec
+from ml2bench.runner.store import ResultsStore
+
+PROBLEM = "digits_cnn"
+
+
+def runner_time(budget: float, seed: int) -> tuple[float, float]:
+    """Wall time of the ml2bench run loop without logged evaluations; final batch loss."""
+    spec = RunSpec(problem=PROBLEM, solver="adam", seed=seed, budget=budget,
+                   checkpoint_every=10 * budget, stop_at_target=False)
+    with tempfile.TemporaryDirectory() as out:
+        loop = RunLoop(prepare(spec), ResultsStore(out))
+        start = time.perf_counter()
+        loop.run()
+        elapsed = time.perf_counter() - start - loop.eval_time_s
+    return elapsed, loop.info_columns["info_batch_loss"], loop.step
+
+
+def bare_time(steps: int, seed: int) -> tuple[float, float]:
+    """The same training as a plain PyTorch loop over the same batches."""
+    task = make_task(PROBLEM, seed)
+    model, (x, y) = task.model, task.train
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    generator = torch.Generator().manual_seed(seed)
+    n, b = x.shape[0], task.batch_size
+    permutation, position = None, n
+    start = time.perf_counter()
+    for _ in range(steps):
+        if position + b > n:
+            permutation, position = torch.randperm(n, generator=generator), 0
+        index = permutation[position:position + b]
+        position += b
+        optimizer.zero_grad()
+        loss = task.objective(model, (x[index], y[index]))
+        loss.backward()
+        optimizer.step()
+    return time.perf_counter() - start, float(loss)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--budget", type=float, default=40.0, help="work units per run")
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    runner, bare = [], []
+    for repeat in range(args.repeats):
+        t_runner, loss_runner, steps = runner_time(args.budget, seed=0)
+        t_bare, loss_bare = bare_time(steps, seed=0)
+        runner.append(t_runner)
+        bare.append(t_bare)
+        print(f"repeat {repeat}: steps {steps}  runner {t_runner:.3f} s  bare {t_bare:.3f} s  "
+              f"final batch loss runner {loss_runner:.6f} bare {loss_bare:.6f}")
+    ratio = statistics.median(runner) / statistics.median(bare)
+    print(f"median runner {statistics.median(runner):.3f} s, median bare "
+          f"{statistics.median(bare):.3f} s ({PROBLEM}, adam, {args.budget:g} WU, 1 thread)")
+    print(f"overhead_ratio={ratio:.3f}")
+
+
+if __name__ == "__main__":
+    main()

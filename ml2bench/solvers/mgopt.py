@@ -1,0 +1,273 @@
+r"""``mgopt`` — MG/OPT (Nash 2000) with SGD, Adam or L-BFGS smoothers.
+
+One solver step is one V-cycle started on the finest level. On level ``l`` with
+objective ``h_l(x) = f_l(x) + ⟨u_l, x − x₀⟩`` (``u_0 = 0``) and iterate ``x``:
+
+1. **pre-smoothing**: ``ν1`` smoother steps on ``h_l`` (``coarse_steps`` on the
+   coarsest level, which does nothing else);
+2. **coarse objective**: ``z₀ = Πx`` and the first-order-coherent
+   ``h_{l+1}(z) = f_{l+1}(z) + ⟨R∇h_l(x) − ∇f_{l+1}(z₀), z − z₀⟩`` — Nash's
+   ``f_{l+1}(z) − ⟨v_{l+1}, z⟩`` with ``v_{l+1} = ∇f_{l+1}(z₀) − R(∇f_l(x) − v_l)``;
+3. **recursion**: approximate minimisation of ``h_{l+1}`` from ``z₀`` by one cycle;
+4. **line search** on the prolongated correction ``e = P(z − z₀)``: the first
+   ``α ∈ {1, ½, ¼, …}`` (at most ``ls_steps``) with the Armijo condition
+   ``h_l(x + αe) ≤ h_l(x) + c₁ α ∇h_l(x)ᵀe``; the correction is skipped if ``e`` is not
+   a descent direction or no ``α`` passes;
+5. **post-smoothing**: ``ν2`` smoother steps.
+
+Smoothers act on flat vectors and keep one state per level across cycles: ``sgd``
+(heavy-ball momentum), ``adam`` (Kingma & Ba) and ``lbfgs`` (two-loop recursion with
+the strong-Wolfe line search of :mod:`torch.optim.lbfgs`; the linear terms of the
+coarse objectives do not change curvature pairs, so the memory stays valid). ``lbfgs``
+is scale invariant (its first step length comes from the line search), ``sgd`` and
+``adam`` are not. Stochastic mode: one batch per cycle, shared by all levels and the
+line search; ``batch_size=None`` means the problem's batch size for ``sgd``/``adam``
+and the full batch for ``lbfgs``.
+
+References
+----------
+S. G. Nash, *A multigrid approach to discretized optimization problems*, Optim.
+Methods Softw. 14, 2000; R. M. Lewis, S. G. Nash, SIAM J. Sci. Comput. 26, 2005;
+TorchBraid ``mgopt.py`` (Cyr, Günther, Schroder et al.); J. Nocedal, S. J. Wright,
+*Numerical Optimization*, 2006 (Alg. 7.4, 3.5–3.6).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch.optim.lbfgs import _strong_wolfe
+
+from ml2bench.errors import UserError
+from ml2bench.labels import Param, SearchSpace
+from ml2bench.solvers.base import Solver, register_solver
+from ml2bench.solvers.level_objective import (FlatTransfer, LevelObjective, Point,
+                                              coherent_objective, load_vector, model_vector)
+from ml2bench.solvers.trust_region import point_from_dict, point_to_dict
+
+DEFAULT_LR = {"sgd": 0.1, "adam": 1e-2, "lbfgs": 1.0}
+
+
+@dataclass
+class SmootherState:
+    """Per-level smoother state: momentum / Adam moments / L-BFGS pairs."""
+
+    steps: int = 0
+    buffer: torch.Tensor | None = None
+    second: torch.Tensor | None = None
+    pairs_s: list = field(default_factory=list)
+    pairs_y: list = field(default_factory=list)
+
+
+def sgd_step(objective, point: Point, state: SmootherState, h: dict) -> Point:
+    """``b ← μb + g``, ``x ← x − lr·b``."""
+    g = point.grad
+    state.buffer = g.clone() if state.buffer is None else state.buffer.mul(h["momentum"]).add(g)
+    state.steps += 1
+    return Point(point.x - h["lr"] * state.buffer, math.nan)
+
+
+def adam_step(objective, point: Point, state: SmootherState, h: dict) -> Point:
+    """Bias-corrected Adam update with ``β = (0.9, 0.999)``, ``ε = 1e-8``."""
+    g, b1, b2 = point.grad, 0.9, 0.999
+    if state.buffer is None:
+        state.buffer, state.second = torch.zeros_like(g), torch.zeros_like(g)
+    state.steps += 1
+    state.buffer = state.buffer.mul(b1).add(g, alpha=1 - b1)
+    state.second = state.second.mul(b2).addcmul(g, g, value=1 - b2)
+    m_hat = state.buffer / (1 - b1**state.steps)
+    v_hat = state.second / (1 - b2**state.steps)
+    return Point(point.x - h["lr"] * m_hat / (v_hat.sqrt() + 1e-8), math.nan)
+
+
+def lbfgs_direction(g: torch.Tensor, state: SmootherState) -> torch.Tensor:
+    """``−H g`` by the two-loop recursion, ``H₀ = (sᵀy/yᵀy) I`` from the latest pair."""
+    q, alphas = g.clone(), []
+    for s, y in zip(reversed(state.pairs_s), reversed(state.pairs_y)):
+        alpha = torch.dot(s, q) / torch.dot(y, s)
+        q.sub_(y, alpha=float(alpha))
+        alphas.append(alpha)
+    if state.pairs_s:
+        s, y = state.pairs_s[-1], state.pairs_y[-1]
+        q.mul_(float(torch.dot(s, y) / torch.dot(y, y)))
+    for (s, y), alpha in zip(zip(state.pairs_s, state.pairs_y), reversed(alphas)):
+        beta = torch.dot(y, q) / torch.dot(y, s)
+        q.add_(s, alpha=float(alpha - beta))
+    return -q
+
+
+def lbfgs_step(objective, point: Point, state: SmootherState, h: dict) -> Point:
+    """One L-BFGS iteration with a strong-Wolfe line search (Nocedal & Wright Alg. 7.5)."""
+    g = point.grad
+    d = lbfgs_direction(g, state)
+    gtd = float(torch.dot(g, d))
+    if not gtd < 0.0:  # not a descent direction: restart from steepest descent
+        state.pairs_s, state.pairs_y = [], []
+        d, gtd = -g, -float(torch.dot(g, g))
+        if gtd == 0.0:
+            return point
+    t = h["lr"] if state.pairs_s else min(1.0, 1.0 / float(g.abs().sum())) * h["lr"]
+
+    def value_and_grad(x, step, direction):
+        return objective.value_and_grad(x + step * direction)
+
+    value, grad, t, _ = _strong_wolfe(value_and_grad, point.x, t, d, point.value, g, gtd)
+    state.steps += 1
+    if not float(value) < point.value:  # the line search failed: keep x, forget the pairs
+        state.pairs_s, state.pairs_y = [], []
+        return point
+    s, y = t * d, grad - g
+    if float(torch.dot(s, y)) > 1e-10 * float(torch.dot(s, s)):
+        state.pairs_s = (state.pairs_s + [s])[-h["history_size"]:]
+        state.pairs_y = (state.pairs_y + [y])[-h["history_size"]:]
+    return Point(point.x + s, float(value), grad)
+
+
+SMOOTHERS = {"sgd": sgd_step, "adam": adam_step, "lbfgs": lbfgs_step}
+
+
+@dataclass
+class MGOptState:
+    """Typed state of ``mgopt``: cycle counter, cached fine point, smoother states."""
+
+    cycles: int = 0
+    point: Point | None = None
+    smoothers: list = field(default_factory=list)
+
+
+@register_solver
+class MGOpt(Solver):
+    """MG/OPT V-cycles; see the module docstring for the algorithm and references."""
+
+    name = "mgopt"
+    description = "MG/OPT (Nash 2000): coherent coarse objectives, line search on corrections"
+    reference = "Nash, Optim. Methods Softw. 14 (2000); TorchBraid mgopt.py"
+    params = {
+        "levels": Param(None, "levels used (None: all of the hierarchy)", type=int, low=1,
+                        nullable=True),
+        "smoother": Param("adam", "smoother on every level", choices=tuple(SMOOTHERS)),
+        "lr": Param(None, "smoother step size (None: sgd 0.1, adam 0.01, lbfgs 1.0)",
+                    type=float, low=0.0, low_open=True, nullable=True,
+                    search=SearchSpace("log_uniform", 1e-3, 1e-1)),
+        "momentum": Param(0.9, "heavy-ball momentum of the sgd smoother", low=0.0, high=0.999),
+        "history_size": Param(10, "L-BFGS memory of the lbfgs smoother", low=1),
+        "pre_smooth": Param(1, "pre-smoothing steps ν1", low=0),
+        "post_smooth": Param(1, "post-smoothing steps ν2", low=0),
+        "coarse_steps": Param(5, "smoother steps on the coarsest level", low=1),
+        "ls_steps": Param(10, "Armijo backtracking trials (α = 1, ½, ¼, ...)", low=1),
+        "c1": Param(1e-4, "Armijo constant", low=0.0, high=1.0, low_open=True),
+        "batch_size": Param(None, "mini-batch size (None: problem default; lbfgs: full)",
+                            type=int, low=1, nullable=True),
+    }
+
+    def supports(self, task) -> tuple[bool, str]:
+        if len(task.hierarchy) < 2:
+            return False, "skip: needs >= 2 levels"
+        return True, ""
+
+    def init(self, task, oracle, generator) -> None:
+        super().init(task, oracle, generator)
+        self.num_levels = self.hparams["levels"] or len(task.hierarchy)
+        if self.num_levels > len(task.hierarchy):
+            raise UserError(f"mgopt: levels={self.num_levels} is invalid, the problem has "
+                            f"{len(task.hierarchy)} levels")
+        levels = task.hierarchy.levels
+        self.transfers = [FlatTransfer(task.hierarchy.transfers[l], levels[l].model,
+                                       levels[l + 1].model) for l in range(self.num_levels - 1)]
+        smoother = self.hparams["smoother"]
+        self.smooth_hparams = {**self.hparams, "lr": self.hparams["lr"] or DEFAULT_LR[smoother]}
+        batch_size = self.hparams["batch_size"] or (
+            task.num_train if smoother == "lbfgs" else task.batch_size)
+        self.sampler = task.sampler(batch_size, generator)
+        self.state = MGOptState(smoothers=[SmootherState() for _ in range(self.num_levels)])
+        self.logs = self._new_logs()
+
+    def _new_logs(self) -> list[dict]:
+        return [{"alpha": math.nan, "accepted": 0.0, "correction_decrease": 0.0,
+                 "value": math.nan} for _ in range(self.num_levels)]
+
+    # -- the cycle -------------------------------------------------------------------
+    def _cycle(self, level: int, objective: LevelObjective, point: Point) -> Point:
+        """One MG/OPT V-cycle approximately minimising ``objective`` from ``point``."""
+        coarsest = level == self.num_levels - 1
+        # 1. pre-smoothing (the whole job on the coarsest level)
+        steps = self.hparams["coarse_steps"] if coarsest else self.hparams["pre_smooth"]
+        point = self._smooth(level, objective, point, steps)
+        if coarsest:
+            return point
+        # 2. coarse objective with first-order coherence
+        point = objective.ensure_grad(point)
+        transfer = self.transfers[level]
+        coarse_objective, start = coherent_objective(objective, point, transfer)
+        # 3. approximate coarse minimisation, recursively
+        coarse = self._cycle(level + 1, coarse_objective, start)
+        # 4. Armijo line search on the prolongated correction
+        point = self._line_search(level, objective, point, transfer.prolong(coarse.x - start.x))
+        # 5. post-smoothing
+        return self._smooth(level, objective, point, self.hparams["post_smooth"])
+
+    def _smooth(self, level: int, objective: LevelObjective, point: Point,
+                steps: int) -> Point:
+        step = SMOOTHERS[self.hparams["smoother"]]
+        for _ in range(steps):
+            point = objective.ensure_grad(point)
+            self.logs[level]["value"] = point.value
+            point = step(objective, point, self.state.smoothers[level], self.smooth_hparams)
+        return point
+
+    def _line_search(self, level: int, objective: LevelObjective, point: Point,
+                     correction: torch.Tensor) -> Point:
+        """First ``α = 2⁻ᵏ`` with ``h(x + αe) ≤ h(x) + c₁α∇h(x)ᵀe`` (or ``point``)."""
+        log = self.logs[level + 1]
+        slope = float(torch.dot(point.grad, correction))
+        log["alpha"] = 0.0
+        if not slope < 0.0:
+            return point
+        alpha = 1.0
+        for _ in range(self.hparams["ls_steps"]):
+            trial = objective.evaluate(point.x + alpha * correction, with_grad=False)
+            if trial.value <= point.value + self.hparams["c1"] * alpha * slope:
+                log.update(alpha=alpha, accepted=1.0,
+                           correction_decrease=point.value - trial.value)
+                self.logs[level]["value"] = trial.value
+                return trial
+            alpha *= 0.5
+        return point
+
+    # -- the solver step -------------------------------------------------------------
+    def step(self) -> dict[str, float]:
+        full_batch = self.sampler.full_batch
+        batch = self.task.batch(self.sampler.next_indices())
+        objective = LevelObjective(self.oracle, 0, batch)
+        x = model_vector(objective.model)
+        cached = self.state.point
+        reuse = full_batch and cached is not None and torch.equal(cached.x, x)
+        self.logs = self._new_logs()
+        point = self._cycle(0, objective, cached if reuse else Point(x, math.nan))
+        load_vector(objective.model, point.x)
+        self.state.cycles += 1
+        self.state.point = point if full_batch and point.grad is not None else None
+        value = point.value if not math.isnan(point.value) else self.logs[0]["value"]
+        info = {"batch_loss": value, "lr": self.smooth_hparams["lr"]}
+        for level in range(1, self.num_levels):
+            log = self.logs[level]
+            info.update({f"alpha_l{level}": log["alpha"], f"coarse_accepted_l{level}": log["accepted"],
+                         f"correction_decrease_l{level}": log["correction_decrease"]})
+        return info
+
+    @property
+    def epoch(self) -> float:
+        return self.sampler.epoch
+
+    def state_dict(self) -> dict:
+        state = asdict(self.state)
+        state["point"] = point_to_dict(self.state.point)
+        return {"mgopt": state, "sampler": self.sampler.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        saved = state["mgopt"]
+        self.state = MGOptState(cycles=saved["cycles"], point=point_from_dict(saved["point"]),
+                                smoothers=[SmootherState(**s) for s in saved["smoothers"]])
+        self.sampler.load_state_dict(state["sampler"])

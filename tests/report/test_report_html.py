@@ -1,0 +1,76 @@
+"""The report folder: tables, figures and index.html."""
+
+import html.parser
+
+import pandas as pd
+import pytest
+
+from ml2bench.errors import UserError
+from ml2bench.report.html import render_html, write_report
+from ml2bench.runner.store import ResultsStore
+
+
+class Collector(html.parser.HTMLParser):
+    """Image sources, table rows and text of a page."""
+
+    def __init__(self):
+        super().__init__()
+        self.images, self.rows, self.text = [], 0, []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "img":
+            self.images.append(dict(attrs)["src"])
+        if tag == "tr":
+            self.rows += 1
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+@pytest.fixture
+def store(runs, tmp_path):
+    store = ResultsStore(tmp_path / "results")
+    for run_id, rows in runs.groupby("run_id"):
+        store.write_run(run_id, rows.sort_values("step").to_dict("records"))
+    return store
+
+
+def test_write_report(store, tmp_path):
+    out = tmp_path / "report"
+    index = write_report(store.root, out)
+    assert index == out / "index.html"
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["index.html", "leaderboard.csv", "leaderboard.md", "leaderboard.tex",
+                     "toy_cls-time_s.png", "toy_cls-work_units.png",
+                     "toy_reg-time_s.png", "toy_reg-work_units.png"]
+    page = Collector()
+    page.feed(index.read_text(encoding="utf-8"))
+    assert page.images == ["toy_cls-work_units.png", "toy_cls-time_s.png",
+                           "toy_reg-work_units.png", "toy_reg-time_s.png"]
+    assert all((out / src).is_file() for src in page.images)  # relative paths resolve
+    assert page.rows == 1 + 5  # header + one row per (problem, solver)
+    assert "\\begin{tabular}" in (out / "leaderboard.tex").read_text()
+    assert len(pd.read_csv(out / "leaderboard.csv")) == 5
+    assert (out / "leaderboard.md").read_text().splitlines()[1].startswith("|---")
+
+
+def test_report_includes_flatness(store, runs, tmp_path):
+    for run_id in runs["run_id"].unique():
+        store.write_flatness(run_id, [{"run_id": run_id, "hess_max": 3.0, "param_norm": 1.5}])
+    write_report(store.root, tmp_path / "report", x_axes=())
+    board = pd.read_csv(tmp_path / "report" / "leaderboard.csv")
+    assert "hess_max" in board and "param_norm" in board
+    assert "‖θ‖" in (tmp_path / "report" / "leaderboard.md").read_text(encoding="utf-8")
+
+
+def test_text_is_escaped():
+    board = pd.DataFrame({"problem": ["<script>alert(1)</script>"], "solver": ["a&b"],
+                          "seeds": [1], "status": ["budget 1"]})
+    page = render_html(board, {"<p>": ["x&y.png"]}, "t<i>tle", "/tmp/<dir>")
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert "a&amp;b" in page and 'src="x&amp;y.png"' in page and "t&lt;i&gt;tle" in page
+
+
+def test_empty_results_folder(tmp_path):
+    with pytest.raises(UserError, match="no results"):
+        write_report(tmp_path / "nothing", tmp_path / "report")
