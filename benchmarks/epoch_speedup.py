@@ -91,7 +91,7 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_epoch(task, loop: str, batch_size: int, seed: int, initial: dict,
+def epoch_seconds(task, loop: str, batch_size: int, seed: int, initial: dict,
                train: bool = True) -> tuple[float, int]:
     """Seconds of one epoch of ``loop`` (training from ``initial``, or data only)."""
     model = task.model
@@ -118,17 +118,17 @@ def measure(task, args) -> dict[str, dict]:
     initial = {k: v.clone() for k, v in task.model.state_dict().items()}
     times = {loop: [] for loop in LOOPS}
     for loop in LOOPS:  # warm-up (allocator, kernels, caches)
-        time_epoch(task, loop, args.batch_size, args.seed, initial)
+        epoch_seconds(task, loop, args.batch_size, args.seed, initial)
     steps = {}
     for rep in range(args.repeats):
         order = list(LOOPS) if rep % 2 == 0 else list(LOOPS)[::-1]
         for loop in order:
-            seconds, steps[loop] = time_epoch(task, loop, args.batch_size, args.seed + rep,
+            seconds, steps[loop] = epoch_seconds(task, loop, args.batch_size, args.seed + rep,
                                               initial)
             times[loop].append(seconds)
     results = {}
     for loop in LOOPS:
-        data_only, _ = time_epoch(task, loop, args.batch_size, args.seed, initial, train=False)
+        data_only, _ = epoch_seconds(task, loop, args.batch_size, args.seed, initial, train=False)
         results[loop] = {"median": statistics.median(times[loop]), "min": min(times[loop]),
                          "data": data_only, "steps": steps[loop]}
     return results

@@ -230,6 +230,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as error:
         print(f"ml2bench: error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. `ml2bench table | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("ml2bench: interrupted; finished runs and checkpoints are saved, "
               "run the same command again to resume", file=sys.stderr)

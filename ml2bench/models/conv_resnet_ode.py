@@ -129,7 +129,10 @@ class ConvResNetODE(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Class scores ``z`` of shape ``(N, num_classes)``."""
         y = self.features(x)
-        pooled = y.mean(dim=(2, 3)) if self.pooling == "global" else F.avg_pool2d(y, 2).flatten(1)
+        if self.pooling == "global":
+            pooled = y.mean(dim=(2, 3))
+        else:
+            pooled = F.avg_pool2d(y, 2).flatten(1)
         return F.linear(pooled, self.classifier_weight, self.classifier_bias)
 
     def regularization(self) -> torch.Tensor:

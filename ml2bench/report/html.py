@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from ml2bench.errors import UserError
-from ml2bench.report.files import write_text
+from ml2bench.files import write_text
 from ml2bench.report.leaderboard import leaderboard, problem_labels
 from ml2bench.report.plots import plot_all
 from ml2bench.report.tables import cells, format_table

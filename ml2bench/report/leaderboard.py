@@ -103,7 +103,7 @@ def reached(values, threshold: float, higher: bool) -> np.ndarray:
         return values >= threshold if higher else values <= threshold
 
 
-def test_metric(df: pd.DataFrame) -> str:
+def metric_column(df: pd.DataFrame) -> str:
     """``test_acc`` if that column has any value in ``df``, else ``test_rel_l2``."""
     if "test_acc" in df and df["test_acc"].notna().any():
         return "test_acc"
@@ -190,7 +190,7 @@ def time_to_target(df: pd.DataFrame) -> pd.DataFrame:
                "wu_to_target", "time_to_target_s"]
     if df.empty:
         return pd.DataFrame(columns=columns)
-    observed = {name: test_metric(group) for name, group in df.groupby("problem", sort=False)}
+    observed = {name: metric_column(group) for name, group in df.groupby("problem", sort=False)}
     records = []
     for run_id, run in _ordered(df).groupby("run_id", sort=True):
         first = run.iloc[0]
@@ -240,7 +240,8 @@ def _summarize(group: pd.DataFrame, metric: str, extra: list[str]) -> dict:
     return row
 
 
-def _flatness_medians(finals: pd.DataFrame, flatness: pd.DataFrame | None) -> tuple[pd.DataFrame, list[str]]:
+def _flatness_medians(finals: pd.DataFrame, flatness: pd.DataFrame | None
+                      ) -> tuple[pd.DataFrame, list[str]]:
     """``finals`` with the flatness metrics merged by ``run_id``, and the names merged."""
     if flatness is None or flatness.empty or "run_id" not in flatness:
         return finals, []
@@ -282,7 +283,7 @@ def leaderboard(df: pd.DataFrame, flatness: pd.DataFrame | None = None) -> pd.Da
     finals, extra = _flatness_medians(finals, flatness)
     rows, metrics = [], []
     for label, problem_rows in finals.groupby("_label", sort=True):
-        metric = test_metric(df[df["run_id"].isin(problem_rows["run_id"])])
+        metric = metric_column(df[df["run_id"].isin(problem_rows["run_id"])])
         metrics.append(metric)
         for _, group in problem_rows.groupby("solver_label", sort=True):
             rows.append({**_summarize(group, metric, extra), "_metric": metric})
@@ -300,7 +301,8 @@ def _sort(board: pd.DataFrame) -> pd.DataFrame:
     sign = np.where(board["_metric"].map(higher_is_better), -1.0, 1.0)
     keys = pd.DataFrame({
         "problem": board["problem"], "skipped": board["status"] == SKIPPED,
-        "wu": board["wu_to_target"].fillna(np.inf), "metric": np.nan_to_num(sign * value, nan=np.inf),
+        "wu": board["wu_to_target"].fillna(np.inf),
+        "metric": np.nan_to_num(sign * value, nan=np.inf),
         "solver": board["solver"]}, index=board.index)
     order = keys.sort_values(["problem", "skipped", "wu", "metric", "solver"], kind="stable").index
     return board.loc[order]

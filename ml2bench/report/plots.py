@@ -31,8 +31,8 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from ml2bench.report.files import atomic_save
-from ml2bench.report.leaderboard import SKIPPED, problem_labels, target_of, test_metric
+from ml2bench.files import atomic_save
+from ml2bench.report.leaderboard import SKIPPED, metric_column, problem_labels, target_of
 
 X_LABELS = {"work_units": "work units (full fine-level gradients)",
             "time_s": "solver wall time [s]", "epoch": "epochs"}
@@ -187,7 +187,7 @@ def problem_figure(df_problem: pd.DataFrame, x: str = "work_units",
     skipped = df_problem.groupby("run_id")["status"].transform(lambda s: (s == SKIPPED).any())
     runs = df_problem[~skipped.astype(bool)]
     first = df_problem.iloc[0]
-    metric = test_metric(df_problem)
+    metric = metric_column(df_problem)
     target = target_of(first["problem"], first.get("problem_params"), metric)
     columns = ["train_loss", metric] + ([target[0]] if target[0] != metric else [])
     fig = Figure(figsize=(5.2 * len(columns), 4.2), layout="constrained")

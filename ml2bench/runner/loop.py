@@ -20,6 +20,12 @@ from dataclasses import dataclass
 import torch
 
 from ml2bench.errors import UserError
+from ml2bench.metrics.flatness.checkpoints import CheckpointDynamics
+from ml2bench.metrics.flatness.protocol import (
+    end_of_run_names,
+    flatness_row,
+    validate_metric_names,
+)
 from ml2bench.metrics.ledger import WorkLedger
 from ml2bench.metrics.oracle import Oracle
 from ml2bench.problems.base import Task
@@ -63,6 +69,7 @@ def resolve_device(name: str) -> torch.device:
 
 def prepare(spec: RunSpec) -> PreparedRun:
     """Validate names and parameters (raises UserError) and compute the run's identity."""
+    validate_metric_names(spec.metrics)
     problem_spec, given, values = resolve_problem(spec.problem)
     solver = make_solver(spec.solver)
     resolve_device(spec.device)
@@ -107,6 +114,7 @@ class RunLoop:
         self.ledger = WorkLedger([lv.cost for lv in self.task.hierarchy.levels], self.task.num_train)
         self.oracle = Oracle(self.task, self.ledger)
         self.env = environment(self.device)
+        self.dynamics = CheckpointDynamics.for_metrics(self.task, self.spec.metrics, self.spec.seed)
         self.rows: list[dict] = []
         self.step = 0
         self.time_s = 0.0
@@ -125,10 +133,10 @@ class RunLoop:
         except Exception as exc:  # evaluation of a broken iterate (e.g. inf) must not kill the row
             metrics = {"train_loss": math.nan, "grad_norm": math.nan}
             error = error or f"evaluation failed: {exc}"
-        if self.initial is None:
-            self.initial = metrics
-        g0 = self.initial.get("grad_norm") or math.nan
+        g0 = (self.initial or {}).get("grad_norm") or math.nan
         metrics["grad_norm_rel"] = metrics["grad_norm"] / g0 if g0 else math.nan
+        if self.dynamics is not None and status == "ok":  # M8 logging: eval time, no ledger
+            metrics.update(self.dynamics.columns(self.step, self.info_columns, self.solver))
         self.eval_time_s += time.perf_counter() - start
         row = {**self.prepared.identity_columns, "step": self.step,
                "epoch": self.solver.epoch if self.solver.task is not None else 0.0,
@@ -146,6 +154,13 @@ class RunLoop:
             while self.next_checkpoint <= self.ledger.work_units:
                 self.next_checkpoint += self.checkpoint_every
         return row
+
+    def reference_metrics(self) -> dict:
+        """Metrics of the task's initial finest model (timed as evaluation)."""
+        start = time.perf_counter()
+        metrics = self.task.evaluate()
+        self.eval_time_s += time.perf_counter() - start
+        return metrics
 
     def diverged(self, row: dict) -> bool:
         loss = row["train_loss"]
@@ -197,12 +212,17 @@ class RunLoop:
         supported, reason = self.solver.supports(self.task)
         self.info_columns: dict = {}
         if not supported:
+            self.initial = self.reference_metrics()
             self.evaluate("skipped", reason)
             self.store.write_run(self.prepared.run_id, self.rows)
             return "skipped"
+        state = self.store.load_partial(self.prepared.run_id, self.prepared.config_hash)
+        if state is None:
+            # the reference for grad_norm_rel and divergence: the problem's initial point,
+            # the same for every solver (before a solver may move it, e.g. nested iteration)
+            self.initial = self.reference_metrics()
         generator = torch.Generator().manual_seed(self.spec.seed)
         self.solver.init(self.task, self.oracle, generator)
-        state = self.store.load_partial(self.prepared.run_id, self.prepared.config_hash)
         if state is not None:
             self.restore_state(state)
         else:
@@ -210,9 +230,42 @@ class RunLoop:
             self.save_state()
         status = self._iterate()
         self.rows[-1]["status"] = status
+        requested = ",".join(end_of_run_names(self.spec.metrics))
+        if requested:  # recorded in the rows, so that is_finished requires the flatness table
+            for row in self.rows:
+                row["flatness_metrics"] = requested
+        self.store.save_model(self.prepared.run_id, self.final_model())
         self.store.write_run(self.prepared.run_id, self.rows)
         self.store.drop_partial(self.prepared.run_id)
+        self.write_flatness()
         return status
+
+    # -- end of run ----------------------------------------------------------------
+    def final_model(self) -> dict:
+        """The finest model's final ``state_dict`` (CPU) with the run's identity."""
+        state = {k: v.detach().cpu().clone() for k, v in self.task.model.state_dict().items()}
+        return {"config_hash": self.prepared.config_hash, "problem_label": self.spec.problem,
+                "seed": self.spec.seed, "solver_label": self.prepared.identity_columns[
+                    "solver_label"], "state_dict": state}
+
+    def load_final_model(self) -> bool:
+        """Load the saved final model into the finest model; False if there is none."""
+        state = self.store.load_model(self.prepared.run_id, self.prepared.config_hash)
+        if state is None:
+            return False
+        self.task.model.load_state_dict(state["state_dict"])
+        return True
+
+    def write_flatness(self) -> None:
+        """End-of-run metrics of the final model to the flatness table (its own cost
+        columns; not solver work: no ledger, no solver clock)."""
+        names = end_of_run_names(self.spec.metrics)
+        if not names:
+            return
+        keys = ("run_id", "config_hash", "problem", "solver", "solver_label", "seed")
+        identity = {k: self.prepared.identity_columns[k] for k in keys}
+        row = flatness_row(self.task, names, self.spec.seed, identity)
+        self.store.write_flatness(self.prepared.run_id, [row])
 
     def _iterate(self) -> str:
         cuda = self.device.type == "cuda"
@@ -243,20 +296,27 @@ class RunLoop:
 def execute(prepared: PreparedRun, store: ResultsStore) -> str:
     """Run ``prepared`` unless its results exist; returns the status or ``up-to-date``.
 
-    Errors inside the run are recorded as ``status=failed`` with the message; user
-    errors (bad names/parameters) propagate.
+    Errors inside the run are recorded as ``status=failed`` with the message (and the
+    rows evaluated so far); user errors (bad names, parameters, missing data) propagate.
     """
     if store.is_finished(prepared.run_id, prepared.config_hash):
         return "up-to-date"
-    loop = RunLoop(prepared, store)
+    loop = None
     try:
+        loop = RunLoop(prepared, store)
         return loop.run()
     except (UserError, KeyboardInterrupt):
         raise
     except Exception as exc:  # a failing run is recorded and the sweep goes on
-        message = f"{type(exc).__name__}: {exc}"
-        loop.info_columns = getattr(loop, "info_columns", {})
-        loop.evaluate("failed", message + " | " + traceback.format_exc(limit=3).replace("\n", " "))
-        store.write_run(prepared.run_id, loop.rows)
+        message = f"{type(exc).__name__}: {exc} | " + \
+            traceback.format_exc(limit=3).replace("\n", " ")
+        if loop is None:
+            rows = [{**prepared.identity_columns, "step": 0, "status": "failed", "error": message,
+                     **environment(resolve_device(prepared.spec.device))}]
+        else:
+            loop.info_columns = getattr(loop, "info_columns", {})
+            loop.evaluate("failed", message)
+            rows = loop.rows
+        store.write_run(prepared.run_id, rows)
         store.drop_partial(prepared.run_id)
         return "failed"

@@ -5,6 +5,7 @@ Layout under the output directory::
     runs/<run_id>.parquet       long format, one row per checkpoint (finished runs)
     partial/<run_id>.pt         resumable state of an unfinished run
     flatness/<run_id>.parquet   end-of-run metrics (second table, keyed by run_id)
+    models/<run_id>.pt          final parameters and buffers of the finest model
 
 Every file is written to a temporary name in the same directory and renamed into
 place (``os.replace``), so an interrupted write never leaves a partial file under the
@@ -13,15 +14,14 @@ final name.
 
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
-from typing import Callable
-
 import pandas as pd
+import pyarrow.parquet as pq
 import torch
 
 from ml2bench.errors import UserError
+from ml2bench.files import atomic_save as atomic_write
 
 IDENTITY = ["run_id", "config_hash", "problem", "problem_version", "problem_params", "solver",
             "solver_label", "solver_params", "seed"]
@@ -33,20 +33,6 @@ ENVIRONMENT = ["ml2bench_version", "git_commit", "torch_version", "device", "dev
                "num_threads", "hostname", "started_at"]
 COLUMNS = IDENTITY + PROGRESS + METRICS + STATUS + ENVIRONMENT
 STATUSES = ("ok", "diverged", "failed", "timeout", "budget", "target", "skipped")
-
-
-def atomic_write(path: Path, write: Callable[[str], None]) -> None:
-    """Call ``write(tmp_path)`` then rename the temporary file to ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 class ResultsStore:
@@ -74,16 +60,33 @@ class ResultsStore:
     def flatness_path(self, run_id: str) -> Path:
         return self.root / "flatness" / f"{run_id}.parquet"
 
-    def is_finished(self, run_id: str, digest: str) -> bool:
-        """Whether a results file with the same config hash exists."""
+    def model_path(self, run_id: str) -> Path:
+        return self.root / "models" / f"{run_id}.pt"
+
+    def is_finished(self, run_id: str, digest: str, needs_flatness: bool | None = None) -> bool:
+        """Whether a results file with the same config hash exists (and the flatness table,
+        if needed).
+
+        ``needs_flatness=None`` requires the flatness table exactly when the run's rows
+        record requested end-of-run metrics (a non-empty ``flatness_metrics`` column);
+        ``True``/``False`` force it.
+        """
         path = self.run_path(run_id)
         if not path.exists():
             return False
         try:
-            hashes = pd.read_parquet(path, columns=["config_hash"])["config_hash"]
+            columns = ["config_hash"]
+            if "flatness_metrics" in pq.read_schema(path).names:
+                columns.append("flatness_metrics")
+            frame = pd.read_parquet(path, columns=columns)
         except Exception:  # an unreadable file is treated as missing and rewritten
             return False
-        return bool(len(hashes)) and hashes.iloc[0] == digest
+        if not len(frame) or frame["config_hash"].iloc[0] != digest:
+            return False
+        if needs_flatness is None:
+            requested = frame["flatness_metrics"].iloc[0] if "flatness_metrics" in frame else ""
+            needs_flatness = isinstance(requested, str) and bool(requested)
+        return not needs_flatness or self.flatness_path(run_id).exists()
 
     def write_run(self, run_id: str, rows: list[dict]) -> Path:
         frame = pd.DataFrame(rows)
@@ -96,6 +99,20 @@ class ResultsStore:
         path = self.flatness_path(run_id)
         atomic_write(path, lambda tmp: pd.DataFrame(rows).to_parquet(tmp, index=False))
         return path
+
+    def save_model(self, run_id: str, state: dict) -> Path:
+        """Save a finished run's final model (``state_dict`` and identity) atomically."""
+        path = self.model_path(run_id)
+        atomic_write(path, lambda tmp: torch.save(state, tmp))
+        return path
+
+    def load_model(self, run_id: str, digest: str | None = None) -> dict | None:
+        """The saved final model of ``run_id`` (None if missing or of another config)."""
+        path = self.model_path(run_id)
+        if not path.exists():
+            return None
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        return state if digest is None or state.get("config_hash") == digest else None
 
     def save_partial(self, run_id: str, state: dict) -> None:
         atomic_write(self.partial_path(run_id), lambda tmp: torch.save(state, tmp))

@@ -42,7 +42,7 @@ A. R. Conn, N. I. M. Gould, Ph. L. Toint, *Trust-Region Methods*, SIAM, 2000.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import torch
 
@@ -143,6 +143,9 @@ class RMTR(Solver):
         "pre_smooth": Param(1, "pre-smoothing TR iterations ν1", low=0),
         "post_smooth": Param(1, "post-smoothing TR iterations ν2", low=0),
         "coarse_steps": Param(5, "TR iterations on the coarsest level", low=1),
+        "coarse_cg_max_iter": Param(None, "CG iterations per TR step on the coarsest level "
+                                    "(None: its number of parameters)", type=int, low=1,
+                                    nullable=True),
         "kappa_g": Param(1e-3, "coarse step only if ‖R g‖ ≥ κ_g ‖g‖", low=0.0),
         "subproblem": Param("cg", "smoother's subproblem solver", choices=("cg", "lsr1")),
         **TR_PARAMS,
@@ -166,6 +169,9 @@ class RMTR(Solver):
         self.transfers = [FlatTransfer(task.hierarchy.transfers[l], levels[l].model,
                                        levels[l + 1].model) for l in range(self.num_levels - 1)]
         self.config = TRConfig.from_hparams(self.hparams)
+        coarsest = levels[self.num_levels - 1]
+        self.coarse_config = replace(self.config, cg_max_iter=self.hparams["coarse_cg_max_iter"]
+                                     or coarsest.num_parameters)
         self.sampler = task.sampler(self.hparams["batch_size"] or task.num_train, generator)
         lsr1 = self.hparams["subproblem"] == "lsr1"
         self.memories = [make_memory(self.hparams) if lsr1 else None
@@ -218,8 +224,8 @@ class RMTR(Solver):
             reach = region.reach(point.x, radius)
             if region.used_up(reach, self.config.min_radius):
                 break  # the fine region is used up
-            it = trust_region_iteration(objective, point, reach, self.config,
-                                        self.memories[level])
+            config = self.coarse_config if level == self.num_levels - 1 else self.config
+            it = trust_region_iteration(objective, point, reach, config, self.memories[level])
             self.logs[level].record(it, reach)
             point, radius = it.point, _next_radius(radius, it.radius, it.accepted)
             if math.isnan(it.rho) and it.step_norm == 0.0:

@@ -65,6 +65,8 @@ TR_PARAMS: dict[str, Param] = {
     "expand": Param(2.0, "radius factor on a very successful boundary step", low=1.0),
     "cg_max_iter": Param(10, "Hessian-vector products per CG subproblem solve", low=1,
                          search=SearchSpace("choice", choices=(5, 10, 20))),
+    "cg_rtol": Param(None, "CG stops at ‖r‖ ≤ cg_rtol·‖g‖ (None: min(0.5, √‖g‖), Steihaug)",
+                     type=float, low=0.0, nullable=True),
     "memory": Param(5, "L-SR1 memory (curvature pairs)", low=1, high=50),
     "lsr1_solve": Param("obs", "L-SR1 subproblem: exact in the compact eigenbasis or CG",
                         choices=("obs", "cg")),
@@ -80,6 +82,7 @@ class TRConfig:
 
     subproblem: str = "cg"
     cg_max_iter: int = 10
+    cg_rtol: float | None = None
     lsr1_solve: str = "obs"
     eta1: float = 0.25
     eta2: float = 0.75
@@ -135,7 +138,7 @@ def solve_subproblem(objective: LevelObjective, point: Point, radius: float,
     matvec = objective.hessian(point.x)
     if config.subproblem == "cauchy":
         return cauchy_point(g, matvec, radius)
-    return steihaug_cg(g, matvec, radius, max_iter=config.cg_max_iter)
+    return steihaug_cg(g, matvec, radius, max_iter=config.cg_max_iter, rtol=config.cg_rtol)
 
 
 @dataclass

@@ -39,12 +39,14 @@ def test_quick_task_data_on_device_normalised(name):
     channels, size = SHAPES[name.split("_")[0]]
     x_train, y_train = task.train
     x_test, y_test = task.test
-    assert x_train.shape == (100, channels, size, size) and x_test.shape == (20, channels, size, size)
+    assert x_train.shape == (100, channels, size, size)
+    assert x_test.shape == (20, channels, size, size)
     assert x_train.dtype == torch.float32 and y_train.dtype == torch.int64
     assert x_train.device == task.device == torch.device("cpu")
-    torch.testing.assert_close(x_train.mean(dim=(0, 2, 3)), torch.zeros(channels), atol=1e-4, rtol=0)
+    per_channel = dict(atol=1e-4, rtol=0)
+    torch.testing.assert_close(x_train.mean(dim=(0, 2, 3)), torch.zeros(channels), **per_channel)
     torch.testing.assert_close(x_train.std(dim=(0, 2, 3), unbiased=False), torch.ones(channels),
-                               atol=1e-4, rtol=0)
+                               **per_channel)
     assert task.metric == "test_acc" and task.batch_size == 128
     logits = task.model(x_test)
     assert logits.shape == (20, 10) and torch.isfinite(logits).all()

@@ -26,6 +26,7 @@ checkpoint by :mod:`~ml2bench.metrics.flatness.checkpoints`, not here.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -238,32 +239,46 @@ def metric_keskar_eps(ctx: MetricContext) -> tuple[dict, int, int]:
 
 
 def contiguous_groups(count: int, max_groups: int) -> list[range]:
-    """``range(count)`` cut into at most ``max_groups`` contiguous, near-equal groups."""
-    groups = min(count, max(1, max_groups))
-    edges = np.linspace(0, count, groups + 1).round().astype(int)
-    return [range(a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a]
+    """``range(count)`` cut into contiguous groups of ``ceil(count / max_groups)``
+    indices (the last may be shorter): at most ``max_groups`` groups."""
+    size = max(1, math.ceil(count / max(1, max_groups)))
+    return [range(a, min(a + size, count)) for a in range(0, count, size)]
+
+
+def _block_key(name: str, by_prefix: bool) -> str:
+    head = name.split(".")[0]
+    return head.split("_")[0] if by_prefix else head
 
 
 def parameter_blocks(model: nn.Module, max_groups: int = 16) -> list[tuple[str, list]]:
-    """M9 blocks as ``(name, masks)`` with one mask (or ``None``) per trainable parameter.
+    """M9 blocks as ``(name, masks)`` with one mask (or ``None``) per trainable parameter,
+    in parameter order.
 
     Models with ``stacked()`` (ResNet-ODEs: block parameters on a leading block axis)
-    give one block per group of residual blocks (``res03`` or ``res00_04``), masked
-    along that axis, plus one block per prefix of the other parameters
-    (``opening``, ``classifier``). Other models give one block per top-level
-    submodule (``conv1``, ``fc``) or parameter name.
+    give one block per group of residual blocks (``res03``, or ``res00_04`` when more
+    than ``max_groups`` blocks are grouped), masked along that axis, and one block per
+    name prefix of the other parameters (``opening``, ``classifier``). Other models
+    give one block per top-level submodule or parameter (``conv1``, ``fc``, ``x``).
     """
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    stacked = model.stacked() if hasattr(model, "stacked") else [False] * len(named)
+    stacked = list(model.stacked()) if hasattr(model, "stacked") else []
     if len(stacked) != len(named):
         stacked = [False] * len(named)
     blocks: dict[str, list] = {}
-    for i, (name, _) in enumerate(named):
-        if not stacked[i]:
-            key = name.split(".")[0].split("_")[0] if any(stacked) else name.split(".")[0]
-            blocks.setdefault(key, [None] * len(named))[i] = torch.ones_like(
-                named[i][1], dtype=torch.bool)
-    depth = next((p.shape[0] for (_, p), s in zip(named, stacked) if s), 0)
+    for i, (name, param) in enumerate(named):
+        if stacked[i]:
+            if not any(k.startswith("res") for k in blocks):
+                blocks.update(_residual_blocks(named, stacked, max_groups))
+            continue
+        key = _block_key(name, any(stacked))
+        blocks.setdefault(key, [None] * len(named))[i] = torch.ones_like(param, dtype=torch.bool)
+    return list(blocks.items())
+
+
+def _residual_blocks(named: list, stacked: list[bool], max_groups: int) -> dict[str, list]:
+    """One block per group of residual blocks (masks along the leading block axis)."""
+    depth = next(p.shape[0] for (_, p), s in zip(named, stacked) if s)
+    out = {}
     for group in contiguous_groups(depth, max_groups):
         key = f"res{group[0]:02d}" if len(group) == 1 else f"res{group[0]:02d}_{group[-1]:02d}"
         masks = []
@@ -273,8 +288,8 @@ def parameter_blocks(model: nn.Module, max_groups: int = 16) -> list[tuple[str, 
                 mask = torch.zeros_like(p, dtype=torch.bool)
                 mask[group.start:group.stop] = True
             masks.append(mask)
-        blocks[key] = masks
-    return list(blocks.items())
+        out[key] = masks
+    return out
 
 
 def metric_block_curvature(ctx: MetricContext) -> tuple[dict, int, int]:

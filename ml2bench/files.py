@@ -1,4 +1,4 @@
-"""Atomic writes of report files with ordinary permissions.
+"""Atomic file writes with ordinary permissions (results, reports, checkpoints).
 
 A report is meant to be read by others (served, copied, committed), so its files get
 the permissions of a normally created file (``0o666`` minus the umask) rather than the
