@@ -9,7 +9,6 @@ from ml2bench.hierarchy.grid import GridTransfer, coarse_sizes
 from ml2bench.problems.quadratic import poisson_matrix
 from ml2bench.problems.registry import make_task
 
-torch.set_default_dtype(torch.float64)
 
 
 def random_like(shapes, seed):
@@ -62,8 +61,8 @@ def test_grid_transfer_invariants_and_galerkin_coarse_operator():
     t = GridTransfer()
     check_transfer(t, [(15,)], [(7,)])
     n_f, n_c = 15, 7
-    P = torch.stack([t.prolong([e])[0] for e in torch.eye(n_c)], dim=1)
-    R = torch.stack([t.restrict([e])[0] for e in torch.eye(n_f)], dim=1)
+    P = torch.stack([t.prolong([e])[0] for e in torch.eye(n_c, dtype=torch.float64)], dim=1)
+    R = torch.stack([t.restrict([e])[0] for e in torch.eye(n_f, dtype=torch.float64)], dim=1)
     assert torch.allclose(R, 0.5 * P.T)
     A_f, A_c = torch.as_tensor(poisson_matrix(n_f)), torch.as_tensor(poisson_matrix(n_c))
     assert torch.allclose(R @ A_f @ P, A_c, rtol=1e-12, atol=1e-9)
