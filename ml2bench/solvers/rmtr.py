@@ -73,6 +73,10 @@ class Region:
             return radius
         return min(radius, self.budget - float(torch.linalg.vector_norm(x - self.anchor)))
 
+    def exhausted(self, x: torch.Tensor) -> bool:
+        """Whether ``x`` lies on the region's boundary (within 1 %, as a TR step would)."""
+        return self.anchor is not None and self.reach(x, math.inf) <= 0.01 * self.budget
+
     def used_up(self, reach: float, min_radius: float) -> bool:
         """Whether no step is left: ``reach ≤ max(Δmin, REGION_TOL·budget)``."""
         floor = min_radius if self.anchor is None else max(min_radius, REGION_TOL * self.budget)
@@ -203,7 +207,8 @@ class RMTR(Solver):
             # 4. prolongate the coarse step, accept it by the ratio test
             point, radius = self._correct(level, objective, point, radius, reach,
                                           transfer.prolong(coarse.x - start.x),
-                                          start.value - coarse.value)
+                                          start.value - coarse.value,
+                                          coarse_region.exhausted(coarse.x))
         # 5. post-smoothing
         point, radius = self._smooth(level, objective, point, radius, region,
                                      self.hparams["post_smooth"])
@@ -233,8 +238,13 @@ class RMTR(Solver):
         return point, radius
 
     def _correct(self, level: int, objective: LevelObjective, point: Point, radius: float,
-                 reach: float, step: torch.Tensor, predicted: float) -> tuple[Point, float]:
-        """Ratio test of the prolongated coarse step ``step`` on level ``level``."""
+                 reach: float, step: torch.Tensor, predicted: float,
+                 on_boundary: bool) -> tuple[Point, float]:
+        """Ratio test of the prolongated coarse step ``step`` on level ``level``.
+
+        A correction whose coarse iterate ended on the boundary of its region counts as a
+        boundary step (the radius may expand), like a TR step with ``‖s‖ = Δ``.
+        """
         log = self.logs[level + 1]
         log.coarse_tried += 1
         if not predicted > 0.0:  # the coarse level made no progress
@@ -242,7 +252,7 @@ class RMTR(Solver):
             return point, radius
         trial = objective.evaluate(point.x + step)
         rho = reduction_ratio(point.value, trial.value, predicted, torch.finfo(step.dtype).eps)
-        step_norm = float(torch.linalg.vector_norm(step))
+        step_norm = reach if on_boundary else float(torch.linalg.vector_norm(step))
         new_radius, accepted = self.config.update(reach, rho, step_norm)
         memory = self.memories[level]
         if memory is not None and torch.isfinite(trial.grad).all():
