@@ -114,7 +114,8 @@ class RunLoop:
         self.ledger = WorkLedger([lv.cost for lv in self.task.hierarchy.levels], self.task.num_train)
         self.oracle = Oracle(self.task, self.ledger)
         self.env = environment(self.device)
-        self.dynamics = CheckpointDynamics.for_metrics(self.task, self.spec.metrics, self.spec.seed)
+        self.dynamics = CheckpointDynamics.for_metrics(self.task, self.spec.metrics,
+                                                       self.spec.seed)
         self.rows: list[dict] = []
         self.step = 0
         self.time_s = 0.0
@@ -298,12 +299,18 @@ def execute(prepared: PreparedRun, store: ResultsStore) -> str:
 
     Errors inside the run are recorded as ``status=failed`` with the message (and the
     rows evaluated so far); user errors (bad names, parameters, missing data) propagate.
+    A run whose results exist but whose requested flatness table is missing gets it
+    computed from its saved final model (status ``flatness``), without retraining.
     """
     if store.is_finished(prepared.run_id, prepared.config_hash):
         return "up-to-date"
     loop = None
     try:
         loop = RunLoop(prepared, store)
+        if store.is_finished(prepared.run_id, prepared.config_hash, needs_flatness=False) \
+                and loop.load_final_model():  # trained; only the flatness table is missing
+            loop.write_flatness()
+            return "flatness"
         return loop.run()
     except (UserError, KeyboardInterrupt):
         raise

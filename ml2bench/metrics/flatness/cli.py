@@ -33,6 +33,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from ml2bench.errors import UserError
+from ml2bench.files import atomic_save
 from ml2bench.metrics.flatness.hvp import HessianOperator
 from ml2bench.metrics.flatness.landscape import (
     filter_normalized_direction,
@@ -176,11 +177,8 @@ def _trainable_state(task, state: dict) -> list[torch.Tensor]:
 
 def save_figure(figure: Figure, path: Path) -> Path:
     """Write a figure as PNG atomically."""
-    from ml2bench.runner.store import atomic_write
-
     FigureCanvasAgg(figure)
-    atomic_write(path, lambda tmp: figure.savefig(tmp, format="png", dpi=120))
-    return path
+    return atomic_save(path, lambda tmp: figure.savefig(tmp, format="png", dpi=120))
 
 
 class Painter:
