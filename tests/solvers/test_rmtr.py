@@ -1,0 +1,194 @@
+"""RMTR: coherence of the coarse models, monotonicity, region coupling, honest work units."""
+
+import math
+
+import pytest
+import torch
+
+from ml2bench.errors import UserError
+from ml2bench.metrics.ledger import WorkLedger
+from ml2bench.metrics.oracle import Oracle
+from ml2bench.problems.registry import make_task
+from ml2bench.solvers import rmtr as rmtr_module
+from ml2bench.solvers.level_objective import (FlatTransfer, LevelObjective, coherent_objective,
+                                              model_vector)
+from ml2bench.solvers.registry import make_solver
+from ml2bench.testing import bind, finest_loss, run_steps
+
+SMALL_NN = "ellipses_resnet[quick=true,num_points=200,dtype=float64]"
+QUADRATIC = "quadratic_poisson1d[n=63,levels=3]"
+
+
+def oracle_for(task):
+    return Oracle(task, WorkLedger([lv.cost for lv in task.hierarchy.levels], task.num_train))
+
+
+@pytest.mark.parametrize("problem", ["peaks_resnet[quick=true,dtype=float64]", QUADRATIC])
+def test_first_order_coherence_on_every_level(problem):
+    """``∇h_{l+1}(Π x) == R ∇h_l(x)`` to 1e-10, down the whole hierarchy."""
+    task = make_task(problem)
+    hierarchy, generator = task.hierarchy, torch.Generator().manual_seed(3)
+    objective = LevelObjective(oracle_for(task), 0, task.train)
+    x = model_vector(task.model)
+    point = objective.evaluate(x + 0.1 * torch.randn(x.shape, generator=generator, dtype=x.dtype))
+    for level in range(len(hierarchy) - 1):
+        transfer = FlatTransfer(hierarchy.transfers[level], hierarchy.levels[level].model,
+                                hierarchy.levels[level + 1].model)
+        coarse, start = coherent_objective(objective, point, transfer)
+        z0 = transfer.project(point.x)
+        value, grad = coarse.value_and_grad(z0)
+        expected = transfer.restrict(point.grad)
+        assert torch.linalg.vector_norm(grad - expected) <= 1e-10 * torch.linalg.vector_norm(expected)
+        assert value == start.value and torch.equal(start.grad, expected)
+        # continue from a perturbed coarse point, so that the next shift is not trivial
+        z = z0 + 0.1 * torch.randn(z0.shape, generator=generator, dtype=z0.dtype)
+        objective, point = coarse, coarse.evaluate(z)
+
+
+def test_coherent_objective_is_the_coarse_loss_plus_a_linear_term():
+    task = make_task(QUADRATIC)
+    h = task.hierarchy
+    fine = LevelObjective(oracle_for(task), 0, task.train)
+    point = fine.evaluate(model_vector(task.model))
+    transfer = FlatTransfer(h.transfers[0], h.levels[0].model, h.levels[1].model)
+    coarse, start = coherent_objective(fine, point, transfer)
+    plain = LevelObjective(fine.oracle, 1, task.train)
+    direction = torch.linspace(-1, 1, start.x.numel(), dtype=torch.float64)
+    for t in (0.5, 1.0, 2.0):
+        z = start.x + t * direction
+        linear = coarse.value(z) - plain.value(z) - (coarse.value(start.x) - plain.value(start.x))
+        assert linear == pytest.approx(t * float(coarse.shift @ direction), rel=1e-9)
+        hv = coarse.hvp(z, direction)
+        assert torch.allclose(hv, plain.hvp(z, direction))
+
+
+@pytest.mark.parametrize("label", ["rmtr", "rmtr[cycle=F]", "rmtr[subproblem=lsr1]",
+                                   "rmtr[pre_smooth=0,post_smooth=2]"])
+@pytest.mark.parametrize("problem", [SMALL_NN, QUADRATIC])
+def test_deterministic_rmtr_never_increases_the_fine_objective(label, problem):
+    task, solver, _ = bind(problem, label)
+    values = [finest_loss(task, solver)]
+    for info in run_steps(solver, 6):
+        values.append(finest_loss(task, solver))
+        assert info["batch_loss"] == pytest.approx(values[-1], rel=1e-12, abs=1e-12)
+        levels = len(task.hierarchy)
+        assert all(info[f"decrease_l{l}"] >= 0.0 for l in range(levels))
+        assert all(info[f"correction_decrease_l{l}"] >= 0.0 for l in range(1, levels))
+    assert all(b <= a for a, b in zip(values, values[1:]))
+    assert values[-1] < values[0]
+
+
+def test_prolongated_coarse_step_stays_in_the_fine_region(monkeypatch):
+    seen = []
+    original = rmtr_module.RMTR._correct
+
+    def spy(self, level, objective, point, radius, reach, step, predicted, on_boundary):
+        seen.append((float(torch.linalg.vector_norm(step)), reach))
+        return original(self, level, objective, point, radius, reach, step, predicted,
+                        on_boundary)
+
+    monkeypatch.setattr(rmtr_module.RMTR, "_correct", spy)
+    for problem in (SMALL_NN, QUADRATIC):
+        _, solver, _ = bind(problem, "rmtr[radius=0.05]")
+        run_steps(solver, 4)
+    assert len(seen) >= 8
+    assert all(norm <= reach * (1 + 1e-12) for norm, reach in seen)
+    assert any(norm >= 0.5 * reach for norm, reach in seen)  # the coupling is active
+
+
+def test_transfer_norm_bounds_the_prolongation():
+    task = make_task("peaks_resnet[quick=true,dtype=float64]")
+    h = task.hierarchy
+    transfer = FlatTransfer(h.transfers[0], h.levels[0].model, h.levels[1].model)
+    size = h.levels[1].num_parameters
+    vectors = torch.randn(20, size, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    norm = transfer.norm(vectors[0])
+    for v in vectors:
+        assert torch.linalg.vector_norm(transfer.prolong(v)) <= norm * torch.linalg.vector_norm(v)
+    assert norm <= 1.01 * math.sqrt(2.0) + 1e-12  # linear interpolation in depth: ‖P‖ ≤ √2
+
+
+class EvaluationRecorder(Oracle):
+    """Records (level, kind, batch size) of every evaluation and checks the model used."""
+
+    def __init__(self, task, ledger):
+        super().__init__(task, ledger)
+        self.calls = []
+
+    def _note(self, batch, level, kind):
+        self.calls.append((level, kind, int(batch[0].shape[0])))
+
+    def loss(self, batch, level=0):
+        self._note(batch, level, "forward")
+        return super().loss(batch, level)
+
+    def loss_and_grad(self, batch, level=0, set_grad=False):
+        self._note(batch, level, "grad")
+        return super().loss_and_grad(batch, level, set_grad)
+
+    def hvp(self, batch, vector, level=0):
+        self._note(batch, level, "hvp")
+        assert all(v.shape == p.shape for v, p in zip(vector, self.params(level)))
+        return super().hvp(batch, vector, level)
+
+
+@pytest.mark.parametrize("label", ["rmtr", "rmtr[batch_size=40]", "mgopt",
+                                   "mgopt[smoother=lbfgs]"])
+def test_cycle_work_units_equal_the_sum_of_level_evaluations_times_costs(label):
+    task = make_task(SMALL_NN)
+    costs = [lv.cost for lv in task.hierarchy.levels]
+    ledger = WorkLedger(costs, task.num_train)
+    oracle = EvaluationRecorder(task, ledger)
+    solver = make_solver(label)
+    solver.init(task, oracle, torch.Generator().manual_seed(0))
+    solver.step()
+    oracle.calls, start = [], ledger.work_units
+    solver.step()  # one V-cycle
+    expected = sum(b / task.num_train * costs[level].of(kind) for level, kind, b in oracle.calls)
+    assert ledger.work_units - start == pytest.approx(expected, rel=1e-12)
+    levels = {level for level, _, _ in oracle.calls}
+    assert levels == set(range(len(task.hierarchy)))
+    as_if_fine = sum(b / task.num_train * costs[0].of(kind) for _, kind, b in oracle.calls)
+    assert ledger.work_units - start < as_if_fine  # coarse work is charged at its lower cost
+    assert costs[2].grad < costs[1].grad < costs[0].grad == 1.0
+
+
+def test_f_cycle_visits_the_coarse_levels_more_often():
+    counts = {}
+    for cycle in ("V", "F"):
+        _, solver, ledger = bind(QUADRATIC, f"rmtr[cycle={cycle}]")
+        run_steps(solver, 2)
+        counts[cycle] = ledger.count("grad", level=2)
+    assert counts["F"] > counts["V"]
+
+
+def test_diagnostics_per_level():
+    _, solver, _ = bind(SMALL_NN, "rmtr")
+    info = solver.step()
+    for key in ("radius", "rho", "accepted", "batch_loss", "decrease_l0", "decrease_l1",
+                "decrease_l2", "radius_l0", "radius_l1", "coarse_rho_l1", "coarse_accepted_l1",
+                "correction_decrease_l1", "coarse_rho_l2"):
+        assert key in info
+    assert all(isinstance(v, float) for v in info.values())
+
+
+@pytest.mark.parametrize("name", ["rmtr", "mgopt"])
+def test_one_level_problems_are_skipped_and_levels_are_checked(name):
+    task = make_task("quadratic_poisson1d[n=15,levels=1]")
+    assert make_solver(name).supports(task) == (False, "skip: needs >= 2 levels")
+    task = make_task(QUADRATIC)
+    solver = make_solver(f"{name}[levels=4]")
+    with pytest.raises(UserError, match="levels=4 is invalid, the problem has 3 levels"):
+        solver.init(task, oracle_for(task), torch.Generator())
+    solver = make_solver(f"{name}[levels=2]")
+    solver.init(task, oracle_for(task), torch.Generator())
+    solver.step()
+    assert solver.oracle.ledger.count("grad", level=2) == 0
+
+
+def test_stochastic_rmtr_state_round_trip_includes_the_lsr1_memories():
+    _, solver, _ = bind(SMALL_NN, "rmtr[subproblem=lsr1,batch_size=40]")
+    run_steps(solver, 2)
+    state = solver.state_dict()
+    assert len(state["rmtr"]["lsr1"]) == 3 and state["rmtr"]["lsr1"][0]["S"] is not None
+    assert state["rmtr"]["cycles"] == 2
