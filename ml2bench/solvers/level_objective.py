@@ -13,7 +13,7 @@ evaluation is charged to the work ledger at the level's measured cost. The linea
 costs nothing and does not change the Hessian.
 
 :func:`coherent_objective` builds the coarse objective with **first-order coherence**
-(Gratton, Sartenaer & Toint 2008, eq. (2.3); Nash 2000):
+(Gratton, Sartenaer & Toint 2008; Nash 2000):
 
 .. math::
 

@@ -48,6 +48,7 @@ from ml2bench.solvers.level_objective import (FlatTransfer, LevelObjective, Poin
 from ml2bench.solvers.trust_region import point_from_dict, point_to_dict
 
 DEFAULT_LR = {"sgd": 0.1, "adam": 1e-2, "lbfgs": 1.0}
+SMOOTH_SPACE = SearchSpace("choice", choices=(1, 2))
 
 
 @dataclass
@@ -153,9 +154,10 @@ class MGOpt(Solver):
                     search=SearchSpace("log_uniform", 1e-3, 1e-1)),
         "momentum": Param(0.9, "heavy-ball momentum of the sgd smoother", low=0.0, high=0.999),
         "history_size": Param(10, "L-BFGS memory of the lbfgs smoother", low=1),
-        "pre_smooth": Param(1, "pre-smoothing steps ν1", low=0),
-        "post_smooth": Param(1, "post-smoothing steps ν2", low=0),
-        "coarse_steps": Param(5, "smoother steps on the coarsest level", low=1),
+        "pre_smooth": Param(1, "pre-smoothing steps ν1", low=0, search=SMOOTH_SPACE),
+        "post_smooth": Param(1, "post-smoothing steps ν2", low=0, search=SMOOTH_SPACE),
+        "coarse_steps": Param(5, "smoother steps on the coarsest level", low=1,
+                              search=SearchSpace("choice", choices=(5, 10, 20))),
         "ls_steps": Param(10, "Armijo backtracking trials (α = 1, ½, ¼, ...)", low=1),
         "c1": Param(1e-4, "Armijo constant", low=0.0, high=1.0, low_open=True),
         "batch_size": Param(None, "mini-batch size (None: problem default; lbfgs: full)",
@@ -253,7 +255,8 @@ class MGOpt(Solver):
         info = {"batch_loss": value, "lr": self.smooth_hparams["lr"]}
         for level in range(1, self.num_levels):
             log = self.logs[level]
-            info.update({f"alpha_l{level}": log["alpha"], f"coarse_accepted_l{level}": log["accepted"],
+            info.update({f"alpha_l{level}": log["alpha"],
+                         f"coarse_accepted_l{level}": log["accepted"],
                          f"correction_decrease_l{level}": log["correction_decrease"]})
         return info
 

@@ -47,7 +47,7 @@ from dataclasses import asdict, dataclass, field, replace
 import torch
 
 from ml2bench.errors import UserError
-from ml2bench.labels import Param
+from ml2bench.labels import Param, SearchSpace
 from ml2bench.solvers.base import Solver, register_solver
 from ml2bench.solvers.level_objective import (FlatTransfer, LevelObjective, Point,
                                               coherent_objective, load_vector, model_vector)
@@ -58,6 +58,7 @@ from ml2bench.solvers.trust_region import (TR_PARAMS, TRConfig, TRIteration, che
 
 #: A coarse level stops when less than this fraction of its region is left.
 REGION_TOL = 1e-3
+SMOOTH_SPACE = SearchSpace("choice", choices=(1, 2))
 
 
 @dataclass(frozen=True)
@@ -78,9 +79,11 @@ class Region:
         return self.anchor is not None and self.reach(x, math.inf) <= 0.01 * self.budget
 
     def used_up(self, reach: float, min_radius: float) -> bool:
-        """Whether no step is left: ``reach ≤ max(Δmin, REGION_TOL·budget)``."""
-        floor = min_radius if self.anchor is None else max(min_radius, REGION_TOL * self.budget)
-        return reach <= floor
+        """Whether no step is left: ``reach ≤ max(Δmin, REGION_TOL·budget)`` on a coarse
+        level (the finest level has no region: it always steps, at least with ``Δmin``)."""
+        if self.anchor is None:
+            return False
+        return reach <= max(min_radius, REGION_TOL * self.budget)
 
 
 @dataclass
@@ -144,9 +147,10 @@ class RMTR(Solver):
                         nullable=True),
         "cycle": Param("V", "V: one coarse recursion per level; F: an F- then a V-recursion",
                        choices=("V", "F")),
-        "pre_smooth": Param(1, "pre-smoothing TR iterations ν1", low=0),
-        "post_smooth": Param(1, "post-smoothing TR iterations ν2", low=0),
-        "coarse_steps": Param(5, "TR iterations on the coarsest level", low=1),
+        "pre_smooth": Param(1, "pre-smoothing TR iterations ν1", low=0, search=SMOOTH_SPACE),
+        "post_smooth": Param(1, "post-smoothing TR iterations ν2", low=0, search=SMOOTH_SPACE),
+        "coarse_steps": Param(5, "TR iterations on the coarsest level", low=1,
+                              search=SearchSpace("choice", choices=(5, 10))),
         "coarse_cg_max_iter": Param(None, "CG iterations per TR step on the coarsest level "
                                     "(None: its number of parameters)", type=int, low=1,
                                     nullable=True),

@@ -14,7 +14,7 @@ Nocedal & Wright 2006, Alg. 4.1) on a batch ``ξ`` of the task's training set:
       \min(\text{expand}\cdot\Delta, \Delta_{\max}) & \rho > \eta_2,\ \|s\| \ge 0.99\Delta\\
       \Delta & \text{otherwise.}\end{cases}
 
-The ``δ`` term (Conn, Gould & Toint 2000, §17.4.2) keeps the ratio meaningful when both
+The ``δ`` term (Conn, Gould & Toint 2000, §17.4) keeps the ratio meaningful when both
 reductions are at the rounding level of ``f``. Subproblems (``subproblem``):
 
 * ``cg`` — Steihaug–Toint CG with exact Hessian-vector products ``B = ∇²f_ξ(x)``, at
@@ -67,7 +67,8 @@ TR_PARAMS: dict[str, Param] = {
                          search=SearchSpace("choice", choices=(5, 10, 20))),
     "cg_rtol": Param(None, "CG stops at ‖r‖ ≤ cg_rtol·‖g‖ (None: min(0.5, √‖g‖), Steihaug)",
                      type=float, low=0.0, nullable=True),
-    "memory": Param(5, "L-SR1 memory (curvature pairs)", low=1, high=50),
+    "memory": Param(5, "L-SR1 memory (curvature pairs)", low=1, high=50,
+                    search=SearchSpace("choice", choices=(5, 10))),
     "lsr1_solve": Param("obs", "L-SR1 subproblem: exact in the compact eigenbasis or CG",
                         choices=("obs", "cg")),
     "batch_size": Param(None, "mini-batch size (None: full batch, deterministic)", type=int,
@@ -105,7 +106,8 @@ class TRConfig:
 def check_tr_params(owner: str, h: dict) -> None:
     """Cross-parameter validation shared by ``tr`` and ``rmtr``."""
     if h["eta1"] > h["eta2"]:
-        raise UserError(f"{owner}: eta1={h['eta1']} is invalid, it must not exceed eta2={h['eta2']}")
+        raise UserError(f"{owner}: eta1={h['eta1']} is invalid, "
+                        f"it must not exceed eta2={h['eta2']}")
     if h["shrink"] >= 1.0:
         raise UserError(f"{owner}: shrink={h['shrink']} is invalid, shrink must be < 1")
     if not h["min_radius"] <= h["radius"] <= h["max_radius"]:
@@ -119,7 +121,7 @@ def make_memory(h: dict) -> LSR1:
 
 
 def reduction_ratio(value: float, trial_value: float, predicted: float, eps: float) -> float:
-    """``ρ = (f − f⁺ + δ) / (pred + δ)``, ``δ = 10 eps max(1, |f|)`` (CGT 2000 §17.4.2)."""
+    """``ρ = (f − f⁺ + δ) / (pred + δ)``, ``δ = 10 eps max(1, |f|)`` (CGT 2000 §17.4)."""
     delta = 10.0 * eps * max(1.0, abs(value))
     actual = value - trial_value
     if not math.isfinite(actual):

@@ -1,5 +1,6 @@
 """The ``tr`` solver: convergence per subproblem, validation, stochastic use, state."""
 
+import io
 import math
 
 import pytest
@@ -10,6 +11,7 @@ from ml2bench.metrics.ledger import WorkLedger
 from ml2bench.metrics.oracle import Oracle
 from ml2bench.problems.registry import make_task
 from ml2bench.solvers.level_objective import LevelObjective, Point, model_vector
+from ml2bench.solvers.lsr1 import LSR1
 from ml2bench.solvers.registry import make_solver
 from ml2bench.solvers.trust_region import (TRConfig, reduction_ratio,
                                            trust_region_iteration)
@@ -139,10 +141,38 @@ def test_kernel_offers_every_trial_pair_to_the_memory():
     task = make_task(QUADRATIC)
     oracle = Oracle(task, WorkLedger([lv.cost for lv in task.hierarchy.levels], 1))
     objective = LevelObjective(oracle, 0, task.train)
-    from ml2bench.solvers.lsr1 import LSR1
     memory = LSR1(5, scaling="latest")
     point = Point(model_vector(task.model), math.nan)
     for _ in range(3):
         it = trust_region_iteration(objective, point, 1.0, TRConfig(subproblem="lsr1"), memory)
         point = it.point
     assert memory.num_accepted + memory.num_skipped == 3
+
+
+def all_params(task):
+    return [p.detach().clone() for lv in task.hierarchy.levels for p in lv.model.parameters()]
+
+
+@pytest.mark.parametrize("label", ["tr[subproblem=lsr1,batch_size=40]",
+                                   "rmtr[subproblem=lsr1,batch_size=40,cycle=F]",
+                                   "mgopt[batch_size=40]", "mgopt[smoother=lbfgs]"])
+def test_stochastic_and_memory_state_round_trips(label):
+    """L-SR1 memories, smoother states, sampler and radius survive ``state_dict``."""
+    task, solver, _ = bind(SMALL_NN, label)
+    run_steps(solver, 2)
+    buffer = io.BytesIO()
+    torch.save({"solver": solver.state_dict(), "params": all_params(task)}, buffer)
+    expected_infos = run_steps(solver, 2)
+    expected = all_params(task)
+    task2, solver2, _ = bind(SMALL_NN, label)
+    buffer.seek(0)
+    state = torch.load(buffer, weights_only=False)
+    with torch.no_grad():
+        for p, v in zip([p for lv in task2.hierarchy.levels for p in lv.model.parameters()],
+                        state["params"]):
+            p.copy_(v)
+    solver2.load_state_dict(state["solver"])
+    for got, want in zip(run_steps(solver2, 2), expected_infos):
+        assert got.keys() == want.keys()
+        assert all(got[k] == want[k] or (math.isnan(got[k]) and math.isnan(want[k])) for k in got)
+    assert all(torch.equal(a, b) for a, b in zip(expected, all_params(task2)))
