@@ -107,6 +107,6 @@ def test_unknown_solver_lists_valid_names():
 
 
 def test_multilevel_solvers_skip_one_level_problems():
-    for name in ("nested",):
+    for name in ("nested", "rmtr", "mgopt"):
         task, solver, _ = bind("digits_cnn[quick=true]", name)
         assert solver.supports(task) == (False, "skip: needs >= 2 levels")
