@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from ml2bench.errors import UserError
 from ml2bench.labels import Param, ParamSet, format_label
 from ml2bench.metrics.oracle import Oracle
 from ml2bench.problems.base import Task
@@ -66,14 +67,35 @@ class Solver:
 
     @property
     def epoch(self) -> float:
-        """Passes over the training data drawn by the solver's sampler(s)."""
-        return 0.0
+        """Passes over the training data drawn by the solver's sampler (``self.sampler``)."""
+        sampler = getattr(self, "sampler", None)
+        return sampler.epoch if sampler is not None else 0.0
 
     def state_dict(self) -> dict:
         return {}
 
     def load_state_dict(self, state: dict) -> None:
         pass
+
+
+class MultilevelSolver(Solver):
+    """Base of solvers that need a hierarchy: skip one-level problems, resolve ``levels``.
+
+    Subclasses declare a ``levels`` hyperparameter (None: all levels of the hierarchy).
+    """
+
+    def supports(self, task: Task) -> tuple[bool, str]:
+        if len(task.hierarchy) < 2:
+            return False, "skip: needs >= 2 levels"
+        return True, ""
+
+    def levels_used(self, task: Task) -> int:
+        """``levels`` (or all); a UserError if the hierarchy has fewer."""
+        num_levels = self.hparams["levels"] or len(task.hierarchy)
+        if num_levels > len(task.hierarchy):
+            raise UserError(f"{self.name}: levels={num_levels} is invalid, the problem has "
+                            f"{len(task.hierarchy)} levels")
+        return num_levels
 
 
 SOLVERS: dict[str, type[Solver]] = {}

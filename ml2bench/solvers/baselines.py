@@ -49,9 +49,6 @@ class TorchOptimSolver(Solver):
         loss = self.optimizer.step(closure)
         return {"batch_loss": float(loss), "lr": self.optimizer.param_groups[0]["lr"]}
 
-    @property
-    def epoch(self) -> float:
-        return self.sampler.epoch
 
     def state_dict(self) -> dict:
         return {"optimizer": self.optimizer.state_dict(), "sampler": self.sampler.state_dict()}
@@ -165,9 +162,6 @@ class LBFGS(TorchOptimSolver):
         "batch_size": Param(None, "mini-batch size (None: full batch)", type=int, low=1,
                             nullable=True),
     }
-
-    def supports(self, task) -> tuple[bool, str]:
-        return True, ""
 
     def optimizer_kwargs(self) -> dict:
         h = self.hparams

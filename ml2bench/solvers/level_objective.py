@@ -205,3 +205,10 @@ def coherent_objective(fine: LevelObjective, point: Point,
     shift = restricted - grad
     return (LevelObjective(fine.oracle, fine.level + 1, fine.batch, shift, z0),
             Point(z0, value, restricted))
+
+
+def flat_transfers(hierarchy, num_levels: int) -> list[FlatTransfer]:
+    """Flat-vector transfers between the ``num_levels`` finest levels of ``hierarchy``."""
+    levels = hierarchy.levels
+    return [FlatTransfer(hierarchy.transfers[l], levels[l].model, levels[l + 1].model)
+            for l in range(num_levels - 1)]

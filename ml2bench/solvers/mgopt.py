@@ -40,15 +40,14 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch.optim.lbfgs import _strong_wolfe
 
-from ml2bench.errors import UserError
 from ml2bench.labels import Param, SearchSpace
-from ml2bench.solvers.base import Solver, register_solver
-from ml2bench.solvers.level_objective import (FlatTransfer, LevelObjective, Point,
+from ml2bench.solvers.base import MultilevelSolver, register_solver
+from ml2bench.solvers.level_objective import (LevelObjective, Point, flat_transfers,
                                               coherent_objective, load_vector, model_vector)
+from ml2bench.solvers.rmtr import SMOOTH_SPACE
 from ml2bench.solvers.trust_region import point_from_dict, point_to_dict
 
 DEFAULT_LR = {"sgd": 0.1, "adam": 1e-2, "lbfgs": 1.0}
-SMOOTH_SPACE = SearchSpace("choice", choices=(1, 2))
 
 
 @dataclass
@@ -139,7 +138,7 @@ class MGOptState:
 
 
 @register_solver
-class MGOpt(Solver):
+class MGOpt(MultilevelSolver):
     """MG/OPT V-cycles; see the module docstring for the algorithm and references."""
 
     name = "mgopt"
@@ -164,20 +163,10 @@ class MGOpt(Solver):
                             type=int, low=1, nullable=True),
     }
 
-    def supports(self, task) -> tuple[bool, str]:
-        if len(task.hierarchy) < 2:
-            return False, "skip: needs >= 2 levels"
-        return True, ""
-
     def init(self, task, oracle, generator) -> None:
         super().init(task, oracle, generator)
-        self.num_levels = self.hparams["levels"] or len(task.hierarchy)
-        if self.num_levels > len(task.hierarchy):
-            raise UserError(f"mgopt: levels={self.num_levels} is invalid, the problem has "
-                            f"{len(task.hierarchy)} levels")
-        levels = task.hierarchy.levels
-        self.transfers = [FlatTransfer(task.hierarchy.transfers[l], levels[l].model,
-                                       levels[l + 1].model) for l in range(self.num_levels - 1)]
+        self.num_levels = self.levels_used(task)
+        self.transfers = flat_transfers(task.hierarchy, self.num_levels)
         smoother = self.hparams["smoother"]
         self.smooth_hparams = {**self.hparams, "lr": self.hparams["lr"] or DEFAULT_LR[smoother]}
         batch_size = self.hparams["batch_size"] or (
@@ -260,9 +249,6 @@ class MGOpt(Solver):
                          f"correction_decrease_l{level}": log["correction_decrease"]})
         return info
 
-    @property
-    def epoch(self) -> float:
-        return self.sampler.epoch
 
     def state_dict(self) -> dict:
         state = asdict(self.state)

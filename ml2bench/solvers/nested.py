@@ -12,16 +12,15 @@ Deuflhard & Bornemann's cascadic multigrid (1996).
 
 from __future__ import annotations
 
-from ml2bench.errors import UserError
 from ml2bench.hierarchy.base import copy_params_into
 from ml2bench.labels import Param, SearchSpace
-from ml2bench.solvers.base import Solver, register_solver
+from ml2bench.solvers.base import MultilevelSolver, Solver, register_solver
 
 INNER = ("sgd", "adam", "adamw", "lbfgs")
 
 
 @register_solver
-class NestedIteration(Solver):
+class NestedIteration(MultilevelSolver):
     name = "nested"
     description = "nested iteration: train coarse, prolongate, continue finer (any inner solver)"
     reference = "Cyr, Günther & Schroder 2019 (arXiv 1912.08974)"
@@ -38,11 +37,6 @@ class NestedIteration(Solver):
                             nullable=True),
     }
 
-    def supports(self, task) -> tuple[bool, str]:
-        if len(task.hierarchy) < 2:
-            return False, "skip: needs >= 2 levels"
-        return True, ""
-
     def _inner_solver(self) -> Solver:
         from ml2bench.solvers.registry import available_solvers
         kwargs = {k: self.hparams[k] for k in ("lr", "batch_size") if self.hparams[k] is not None}
@@ -53,11 +47,7 @@ class NestedIteration(Solver):
 
     def init(self, task, oracle, generator) -> None:
         super().init(task, oracle, generator)
-        num_levels = self.hparams["levels"] or len(task.hierarchy)
-        if num_levels > len(task.hierarchy):
-            raise UserError(f"nested: levels={num_levels} is invalid, the problem has "
-                            f"{len(task.hierarchy)} levels")
-        self.level = num_levels - 1
+        self.level = self.levels_used(task) - 1
         self.steps_on_level = 0
         self.epochs_done = 0.0
         self._start_level()

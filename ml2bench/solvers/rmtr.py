@@ -46,10 +46,10 @@ from dataclasses import asdict, dataclass, field, replace
 
 import torch
 
-from ml2bench.errors import UserError
 from ml2bench.labels import Param, SearchSpace
-from ml2bench.solvers.base import Solver, register_solver
+from ml2bench.solvers.base import MultilevelSolver, register_solver
 from ml2bench.solvers.level_objective import (FlatTransfer, LevelObjective, Point,
+                                              flat_transfers,
                                               coherent_objective, load_vector, model_vector)
 from ml2bench.solvers.trust_region import (TR_PARAMS, TRConfig, TRIteration, check_tr_params,
                                            grow_batch, make_memory, point_from_dict,
@@ -132,7 +132,7 @@ class RMTRState:
 
 
 @register_solver
-class RMTR(Solver):
+class RMTR(MultilevelSolver):
     """Recursive multilevel trust region; one step is one V- or F-cycle.
 
     See the module docstring for the algorithm, its diagnostics and references.
@@ -162,22 +162,12 @@ class RMTR(Solver):
     def check_params(self) -> None:
         check_tr_params(self.name, self.hparams)
 
-    def supports(self, task) -> tuple[bool, str]:
-        if len(task.hierarchy) < 2:
-            return False, "skip: needs >= 2 levels"
-        return True, ""
-
     def init(self, task, oracle, generator) -> None:
         super().init(task, oracle, generator)
-        self.num_levels = self.hparams["levels"] or len(task.hierarchy)
-        if self.num_levels > len(task.hierarchy):
-            raise UserError(f"rmtr: levels={self.num_levels} is invalid, the problem has "
-                            f"{len(task.hierarchy)} levels")
-        levels = task.hierarchy.levels
-        self.transfers = [FlatTransfer(task.hierarchy.transfers[l], levels[l].model,
-                                       levels[l + 1].model) for l in range(self.num_levels - 1)]
+        self.num_levels = self.levels_used(task)
+        self.transfers = flat_transfers(task.hierarchy, self.num_levels)
         self.config = TRConfig.from_hparams(self.hparams)
-        coarsest = levels[self.num_levels - 1]
+        coarsest = task.hierarchy.levels[self.num_levels - 1]
         self.coarse_config = replace(self.config, cg_max_iter=self.hparams["coarse_cg_max_iter"]
                                      or coarsest.num_parameters)
         self.sampler = task.sampler(self.hparams["batch_size"] or task.num_train, generator)
@@ -293,9 +283,6 @@ class RMTR(Solver):
                 "accepted": float(accepted), "batch_size": float(self.sampler.batch_size),
                 **flat_diagnostics(self.logs)}
 
-    @property
-    def epoch(self) -> float:
-        return self.sampler.epoch
 
     def state_dict(self) -> dict:
         self.state.lsr1 = [m.state_dict() if m is not None else None for m in self.memories]

@@ -262,9 +262,6 @@ class TrustRegion(Solver):
                 "accepted": float(result.accepted), "step_norm": result.step_norm,
                 "matvecs": float(result.matvecs), "batch_size": float(self.sampler.batch_size)}
 
-    @property
-    def epoch(self) -> float:
-        return self.sampler.epoch
 
     def state_dict(self) -> dict:
         state = asdict(self.state)
