@@ -59,7 +59,7 @@ def bare_time(steps: int, seed: int) -> tuple[float, float]:
         loss = task.objective(model, (x[index], y[index]))
         loss.backward()
         optimizer.step()
-    return time.perf_counter() - start, float(loss)
+    return time.perf_counter() - start, float(loss.detach())
 
 
 def main() -> None:
