@@ -231,10 +231,6 @@ class RunLoop:
             self.save_state()
         status = self._iterate()
         self.rows[-1]["status"] = status
-        requested = ",".join(end_of_run_names(self.spec.metrics))
-        if requested:  # recorded in the rows, so that is_finished requires the flatness table
-            for row in self.rows:
-                row["flatness_metrics"] = requested
         self.store.save_model(self.prepared.run_id, self.final_model())
         self.store.write_run(self.prepared.run_id, self.rows)
         self.store.drop_partial(self.prepared.run_id)
@@ -265,6 +261,7 @@ class RunLoop:
             return
         keys = ("run_id", "config_hash", "problem", "solver", "solver_label", "seed")
         identity = {k: self.prepared.identity_columns[k] for k in keys}
+        identity["metrics"] = ",".join(names)
         row = flatness_row(self.task, names, self.spec.seed, identity)
         self.store.write_flatness(self.prepared.run_id, [row])
 
@@ -302,13 +299,14 @@ def execute(prepared: PreparedRun, store: ResultsStore) -> str:
     A run whose results exist but whose requested flatness table is missing gets it
     computed from its saved final model (status ``flatness``), without retraining.
     """
-    if store.is_finished(prepared.run_id, prepared.config_hash):
+    metrics = end_of_run_names(prepared.spec.metrics)
+    if store.is_finished(prepared.run_id, prepared.config_hash, metrics):
         return "up-to-date"
     loop = None
     try:
         loop = RunLoop(prepared, store)
-        if store.is_finished(prepared.run_id, prepared.config_hash, needs_flatness=False) \
-                and loop.load_final_model():  # trained; only the flatness table is missing
+        if store.is_trained(prepared.run_id, prepared.config_hash) \
+                and loop.load_final_model():  # trained; only (some) flatness is missing
             loop.write_flatness()
             return "flatness"
         return loop.run()

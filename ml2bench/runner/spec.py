@@ -28,9 +28,16 @@ class RunSpec:
     metrics: tuple[str, ...] = field(default_factory=tuple)
 
     def identity(self, problem_version: int, problem_params: dict, solver_params: dict) -> dict:
-        """Everything that determines the numbers of the run (hashed into ``config_hash``)."""
+        """Everything that determines the numbers of the run (hashed into ``config_hash``).
+
+        Checkpoint (dynamics) metrics add columns to the rows and belong to the identity;
+        end-of-run metrics do not change the run: adding them to a finished run computes
+        them from its saved final model, without retraining.
+        """
+        from ml2bench.metrics.flatness.protocol import dynamics_names
+
         data = asdict(self)
-        data["metrics"] = list(self.metrics)
+        data["metrics"] = list(dynamics_names(self.metrics))
         data.update(problem_version=problem_version, problem_params=problem_params,
                     solver_params=solver_params)
         return data

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Sequence
 import pandas as pd
-import pyarrow.parquet as pq
 import torch
 
 from ml2bench.errors import UserError
@@ -63,30 +63,34 @@ class ResultsStore:
     def model_path(self, run_id: str) -> Path:
         return self.root / "models" / f"{run_id}.pt"
 
-    def is_finished(self, run_id: str, digest: str, needs_flatness: bool | None = None) -> bool:
-        """Whether a results file with the same config hash exists (and the flatness table,
-        if needed).
+    def is_finished(self, run_id: str, digest: str, metrics: Sequence[str] = ()) -> bool:
+        """Whether the run's results file exists with the same config hash and, when
+        end-of-run ``metrics`` are requested, its flatness table holds all of them."""
+        return self.is_trained(run_id, digest) and self.has_flatness(run_id, metrics)
 
-        ``needs_flatness=None`` requires the flatness table exactly when the run's rows
-        record requested end-of-run metrics (a non-empty ``flatness_metrics`` column);
-        ``True``/``False`` force it.
-        """
+    def is_trained(self, run_id: str, digest: str) -> bool:
+        """Whether a results file with the same config hash exists."""
         path = self.run_path(run_id)
         if not path.exists():
             return False
         try:
-            columns = ["config_hash"]
-            if "flatness_metrics" in pq.read_schema(path).names:
-                columns.append("flatness_metrics")
-            frame = pd.read_parquet(path, columns=columns)
+            hashes = pd.read_parquet(path, columns=["config_hash"])["config_hash"]
         except Exception:  # an unreadable file is treated as missing and rewritten
             return False
-        if not len(frame) or frame["config_hash"].iloc[0] != digest:
+        return bool(len(hashes)) and hashes.iloc[0] == digest
+
+    def has_flatness(self, run_id: str, metrics: Sequence[str]) -> bool:
+        """Whether the flatness table of ``run_id`` covers the metric names ``metrics``."""
+        if not metrics:
+            return True
+        path = self.flatness_path(run_id)
+        if not path.exists():
             return False
-        if needs_flatness is None:
-            requested = frame["flatness_metrics"].iloc[0] if "flatness_metrics" in frame else ""
-            needs_flatness = isinstance(requested, str) and bool(requested)
-        return not needs_flatness or self.flatness_path(run_id).exists()
+        try:
+            recorded = pd.read_parquet(path, columns=["metrics"])["metrics"].iloc[0]
+        except Exception:
+            return False
+        return set(metrics) <= set(str(recorded).split(","))
 
     def write_run(self, run_id: str, rows: list[dict]) -> Path:
         frame = pd.DataFrame(rows)

@@ -17,6 +17,7 @@ from typing import Iterable, Sequence
 import torch
 from tqdm import tqdm
 
+from ml2bench.metrics.flatness.protocol import end_of_run_names
 from ml2bench.runner.loop import PreparedRun, execute, prepare
 from ml2bench.runner.spec import RunSpec
 from ml2bench.runner.store import ResultsStore
@@ -63,7 +64,7 @@ def run_sweep(specs: Sequence[RunSpec], out_dir: str, jobs: int = 1,
     report = SweepReport()
     todo = []
     for run in prepared:
-        if store.is_finished(run.run_id, run.config_hash):
+        if store.is_finished(run.run_id, run.config_hash, end_of_run_names(run.spec.metrics)):
             report.add(run.label, "up-to-date")
         else:
             todo.append(run)

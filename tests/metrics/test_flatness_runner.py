@@ -62,7 +62,7 @@ def test_costs_are_recorded_and_not_solver_work(quadratic_out, plain_out):
     for column in ("train_loss", "work_units", "grad_evals", "hvp_evals", "step"):
         assert np.array_equal(with_metrics[column].to_numpy(), without[column].to_numpy()), column
     assert ResultsStore(plain_out).load_flatness().empty
-    assert "flatness_metrics" not in without
+    assert with_metrics["config_hash"].iloc[0] == without["config_hash"].iloc[0]
 
 
 def test_table_shows_the_flatness_columns(quadratic_out, capsys):
@@ -143,16 +143,32 @@ def test_landscape_figures_for_two_solvers(tmp_path, capsys):
 
 def test_store_flags(tmp_path):
     store = ResultsStore(tmp_path)
-    rows = [{"run_id": "r", "config_hash": "h", "flatness_metrics": "hess_max"}]
-    store.write_run("r", rows)
-    assert not store.is_finished("r", "h")
-    assert store.is_finished("r", "h", needs_flatness=False)
-    assert not store.is_finished("r", "other", needs_flatness=False)
-    store.write_flatness("r", [{"run_id": "r", "hess_max": 1.0}])
-    assert store.is_finished("r", "h")
+    store.write_run("r", [{"run_id": "r", "config_hash": "h"}])
+    assert store.is_finished("r", "h") and store.is_trained("r", "h")
+    assert not store.is_finished("r", "other") and not store.is_trained("r", "other")
+    assert not store.is_finished("r", "h", ["hess_max"])
+    store.write_flatness("r", [{"run_id": "r", "metrics": "hess_max,hess_trace", "hess_max": 1.0}])
+    assert store.is_finished("r", "h", ["hess_max"])
+    assert store.is_finished("r", "h", ["hess_trace", "hess_max"])
+    assert not store.is_finished("r", "h", ["sharp_avg"])
     store.write_run("s", [{"run_id": "s", "config_hash": "h"}])
-    assert store.is_finished("s", "h") and not store.is_finished("s", "h", needs_flatness=True)
     store.save_model("s", {"config_hash": "h", "state_dict": {}})
     assert store.load_model("s", "h") == {"config_hash": "h", "state_dict": {}}
     assert store.load_model("s", "other") is None and store.load_model("t") is None
     assert isinstance(store.load_flatness(), pd.DataFrame)
+
+
+def test_metrics_added_to_a_finished_run_are_computed_without_retraining(tmp_path, capsys):
+    assert main(run_args(tmp_path, metrics=None)) == 0
+    run_file = next((tmp_path / "runs").glob("*.parquet"))
+    stamp = run_file.stat().st_mtime_ns
+    capsys.readouterr()
+    assert main(run_args(tmp_path, metrics="hess_max")) == 0
+    assert "1 flatness" in capsys.readouterr().out
+    assert run_file.stat().st_mtime_ns == stamp
+    assert main(run_args(tmp_path, metrics="hess_max")) == 0
+    assert "1 up to date" in capsys.readouterr().out
+    assert main(run_args(tmp_path, metrics="hess_max,hess_trace")) == 0
+    assert "1 flatness" in capsys.readouterr().out
+    flat = ResultsStore(tmp_path).load_flatness()
+    assert len(flat) == 1 and {"hess_max", "hess_trace"} <= set(flat)
