@@ -6,13 +6,17 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 OUT ?= runs/quick
 JOBS ?= 2
+# Optional extra index for the torch wheel, e.g. TORCH_INDEX=https://download.pytorch.org/whl/cpu
+# on a machine whose default index serves the CUDA build.
+TORCH_INDEX ?=
+PIP_TORCH := $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX),)
 
 .PHONY: setup quick test test-all bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,asv]'
+	$(BIN)/python -m pip install --quiet $(PIP_TORCH) -c constraints.txt -e '.[test,asv]'
 	touch $(STAMP)
 
 setup: $(STAMP)
