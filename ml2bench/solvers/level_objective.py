@@ -212,3 +212,19 @@ def flat_transfers(hierarchy, num_levels: int) -> list[FlatTransfer]:
     levels = hierarchy.levels
     return [FlatTransfer(hierarchy.transfers[l], levels[l].model, levels[l + 1].model)
             for l in range(num_levels - 1)]
+
+
+def begin_step(oracle, task, sampler, level: int,
+               cached: Point | None) -> tuple[LevelObjective, Point, bool]:
+    """Draw the next batch and return the level's objective on it, the start point and
+    whether the batch is the full training set.
+
+    The start point is the level model's current iterate; on the full batch a cached
+    evaluation of the same iterate is reused (no second gradient for the same point).
+    """
+    full_batch = sampler.full_batch
+    objective = LevelObjective(oracle, level, task.batch(sampler.next_indices()))
+    x = model_vector(objective.model)
+    if full_batch and cached is not None and torch.equal(cached.x, x):
+        return objective, cached, full_batch
+    return objective, Point(x, math.nan), full_batch

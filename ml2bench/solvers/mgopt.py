@@ -42,8 +42,8 @@ from torch.optim.lbfgs import _strong_wolfe
 
 from ml2bench.labels import Param, SearchSpace
 from ml2bench.solvers.base import MultilevelSolver, register_solver
-from ml2bench.solvers.level_objective import (LevelObjective, Point, flat_transfers,
-                                              coherent_objective, load_vector, model_vector)
+from ml2bench.solvers.level_objective import (LevelObjective, Point, begin_step,
+                                              coherent_objective, flat_transfers, load_vector)
 from ml2bench.solvers.rmtr import SMOOTH_SPACE
 from ml2bench.solvers.trust_region import point_from_dict, point_to_dict
 
@@ -229,14 +229,10 @@ class MGOpt(MultilevelSolver):
 
     # -- the solver step -------------------------------------------------------------
     def step(self) -> dict[str, float]:
-        full_batch = self.sampler.full_batch
-        batch = self.task.batch(self.sampler.next_indices())
-        objective = LevelObjective(self.oracle, 0, batch)
-        x = model_vector(objective.model)
-        cached = self.state.point
-        reuse = full_batch and cached is not None and torch.equal(cached.x, x)
+        objective, point, full_batch = begin_step(self.oracle, self.task, self.sampler, 0,
+                                                  self.state.point)
         self.logs = self._new_logs()
-        point = self._cycle(0, objective, cached if reuse else Point(x, math.nan))
+        point = self._cycle(0, objective, point)
         load_vector(objective.model, point.x)
         self.state.cycles += 1
         self.state.point = point if full_batch and point.grad is not None else None

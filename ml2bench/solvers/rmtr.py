@@ -48,9 +48,8 @@ import torch
 
 from ml2bench.labels import Param, SearchSpace
 from ml2bench.solvers.base import MultilevelSolver, register_solver
-from ml2bench.solvers.level_objective import (FlatTransfer, LevelObjective, Point,
-                                              flat_transfers,
-                                              coherent_objective, load_vector, model_vector)
+from ml2bench.solvers.level_objective import (FlatTransfer, LevelObjective, Point, begin_step,
+                                              coherent_objective, flat_transfers, load_vector)
 from ml2bench.solvers.trust_region import (TR_PARAMS, TRConfig, TRIteration, check_tr_params,
                                            grow_batch, make_memory, point_from_dict,
                                            point_to_dict, reduction_ratio,
@@ -261,13 +260,9 @@ class RMTR(MultilevelSolver):
 
     # -- the solver step -------------------------------------------------------------
     def step(self) -> dict[str, float]:
-        full_batch = self.sampler.full_batch
-        batch = self.task.batch(self.sampler.next_indices())
-        objective = LevelObjective(self.oracle, 0, batch)
-        x = model_vector(objective.model)
-        cached = self.state.point
-        reuse = full_batch and cached is not None and torch.equal(cached.x, x)
-        point = objective.ensure_grad(cached if reuse else Point(x, math.nan))
+        objective, point, full_batch = begin_step(self.oracle, self.task, self.sampler, 0,
+                                                  self.state.point)
+        point = objective.ensure_grad(point)
         self.logs = [LevelLog() for _ in range(self.num_levels)]
         start_value = point.value
         point, radius = self._cycle(0, objective, point, self.state.radius, Region(),

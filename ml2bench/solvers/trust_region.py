@@ -48,7 +48,7 @@ import torch
 from ml2bench.errors import UserError
 from ml2bench.labels import Param, SearchSpace
 from ml2bench.solvers.base import Solver, register_solver
-from ml2bench.solvers.level_objective import LevelObjective, Point, load_vector, model_vector
+from ml2bench.solvers.level_objective import LevelObjective, Point, begin_step, load_vector
 from ml2bench.solvers.lsr1 import LSR1
 from ml2bench.solvers.tr_subproblem import (SubproblemResult, cauchy_point, steihaug_cg,
                                             trust_region_update)
@@ -236,19 +236,9 @@ class TrustRegion(Solver):
         self.memory = make_memory(self.hparams) if self.hparams["subproblem"] == "lsr1" else None
         self.state = TRState(radius=self.hparams["radius"])
 
-    def _start_point(self, objective: LevelObjective, full_batch: bool) -> Point:
-        """The current iterate; the cached evaluation is reused on the full batch."""
-        x = model_vector(self.oracle.model(self.level))
-        cached = self.state.point
-        if full_batch and cached is not None and torch.equal(cached.x, x):
-            return cached
-        return Point(x, math.nan)
-
     def step(self) -> dict[str, float]:
-        full_batch = self.sampler.full_batch
-        batch = self.task.batch(self.sampler.next_indices())
-        objective = LevelObjective(self.oracle, self.level, batch)
-        point = self._start_point(objective, full_batch)
+        objective, point, full_batch = begin_step(self.oracle, self.task, self.sampler,
+                                                  self.level, self.state.point)
         result = trust_region_iteration(objective, point, self.state.radius, self.config,
                                         self.memory, trial_grad=full_batch)
         load_vector(objective.model, result.point.x)
