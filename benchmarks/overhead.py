@@ -40,7 +40,7 @@ def runner_time(budget: float, seed: int) -> tuple[float, float]:
         start = time.perf_counter()
         loop.run()
         elapsed = time.perf_counter() - start - loop.eval_time_s
-    return elapsed, loop.info_columns["info_batch_loss"], loop.step
+    return elapsed, loop.info["batch_loss"], loop.step
 
 
 def bare_time(steps: int, seed: int) -> tuple[float, float]:

@@ -121,6 +121,7 @@ class RunLoop:
         self.time_s = 0.0
         self.eval_time_s = 0.0
         self.next_checkpoint = 0.0
+        self.info: dict[str, float] = {}  # the last step's diagnostics
         self.initial = None
 
     # -- checkpoints ---------------------------------------------------------------
@@ -134,10 +135,11 @@ class RunLoop:
         except Exception as exc:  # evaluation of a broken iterate (e.g. inf) must not kill the row
             metrics = {"train_loss": math.nan, "grad_norm": math.nan}
             error = error or f"evaluation failed: {exc}"
+        info = self.info_columns
         g0 = (self.initial or {}).get("grad_norm") or math.nan
         metrics["grad_norm_rel"] = metrics["grad_norm"] / g0 if g0 else math.nan
         if self.dynamics is not None and status == "ok":  # M8 logging: eval time, no ledger
-            metrics.update(self.dynamics.columns(self.step, self.info_columns, self.solver))
+            metrics.update(self.dynamics.columns(self.step, info, self.solver))
         self.eval_time_s += time.perf_counter() - start
         row = {**self.prepared.identity_columns, "step": self.step,
                "epoch": self.solver.epoch if self.solver.task is not None else 0.0,
@@ -146,11 +148,11 @@ class RunLoop:
                "grad_evals": self.ledger.count("grad"), "hvp_evals": self.ledger.count("hvp"),
                "time_s": self.time_s, "eval_time_s": self.eval_time_s,
                "peak_mem_mb": peak_memory_mb(self.device), "test_acc": math.nan,
-               "test_rel_l2": math.nan, **metrics, **self.info_columns,
+               "test_rel_l2": math.nan, **metrics, **info,
                "status": status, "error": error, **self.env}
         self.rows.append(row)
         if self.checkpoint_every <= 0:  # evaluate after every step
-            self.next_checkpoint = self.ledger.work_units
+            self.next_checkpoint = 0.0
         else:
             while self.next_checkpoint <= self.ledger.work_units:
                 self.next_checkpoint += self.checkpoint_every
@@ -162,6 +164,11 @@ class RunLoop:
         metrics = self.task.evaluate()
         self.eval_time_s += time.perf_counter() - start
         return metrics
+
+    @property
+    def info_columns(self) -> dict[str, float]:
+        """The last step's diagnostics as ``info_*`` columns (built at checkpoints only)."""
+        return {f"info_{k}": float(v) for k, v in self.info.items()}
 
     def diverged(self, row: dict) -> bool:
         loss = row["train_loss"]
@@ -180,7 +187,7 @@ class RunLoop:
             "solver": self.solver.state_dict(), "ledger": self.ledger.state_dict(),
             "rows": self.rows, "step": self.step, "time_s": self.time_s,
             "eval_time_s": self.eval_time_s, "next_checkpoint": self.next_checkpoint,
-            "initial": self.initial, "info": self.info_columns})
+            "initial": self.initial, "info": self.info})
 
     def restore_state(self, state: dict) -> None:
         with torch.no_grad():
@@ -194,7 +201,7 @@ class RunLoop:
         self.ledger.load_state_dict(state["ledger"])
         for key in ("rows", "step", "time_s", "eval_time_s", "next_checkpoint", "initial"):
             setattr(self, key, state[key])
-        self.info_columns = state["info"]
+        self.info = state["info"]
 
     # -- main loop -----------------------------------------------------------------
     def stop_reason(self, row: dict | None) -> str | None:
@@ -211,7 +218,6 @@ class RunLoop:
     def run(self) -> str:
         """Execute to the end; returns the final status (results file written)."""
         supported, reason = self.solver.supports(self.task)
-        self.info_columns: dict = {}
         if not supported:
             self.initial = self.reference_metrics()
             self.evaluate("skipped", reason)
@@ -275,10 +281,9 @@ class RunLoop:
                 torch.cuda.synchronize(self.device)
             self.time_s += time.perf_counter() - start
             self.step += 1
-            self.info_columns = {f"info_{k}": float(v) for k, v in info.items()}
+            self.info = info
             batch_loss = info.get("batch_loss", 0.0)
-            due = (self.ledger.work_units > self.next_checkpoint
-                   or (self.checkpoint_every > 0 and self.ledger.work_units >= self.next_checkpoint)
+            due = (self.ledger.work_units >= self.next_checkpoint
                    or self.ledger.work_units >= self.budget
                    or not math.isfinite(batch_loss)
                    or (self.spec.max_time is not None and self.time_s >= self.spec.max_time))
@@ -319,7 +324,6 @@ def execute(prepared: PreparedRun, store: ResultsStore) -> str:
             rows = [{**prepared.identity_columns, "step": 0, "status": "failed", "error": message,
                      **environment(resolve_device(prepared.spec.device))}]
         else:
-            loop.info_columns = getattr(loop, "info_columns", {})
             loop.evaluate("failed", message)
             rows = loop.rows
         store.write_run(prepared.run_id, rows)
