@@ -22,7 +22,7 @@ from ml2bench.errors import UserError
 from ml2bench.files import write_text
 from ml2bench.report.leaderboard import leaderboard, problem_labels
 from ml2bench.report.plots import plot_all
-from ml2bench.report.tables import cells, format_table
+from ml2bench.report.tables import cells, format_table, is_numeric_column
 from ml2bench.runner.store import ResultsStore
 
 #: The x axes of the figures the report contains, in display order.
@@ -54,7 +54,7 @@ def table_html(frame: pd.DataFrame, digits: int = 3) -> str:
     str
     """
     headers, rows = cells(frame, digits)
-    numeric = [pd.api.types.is_numeric_dtype(frame[c]) for c in frame.columns]
+    numeric = [is_numeric_column(frame, c) for c in frame.columns]
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
     body = []
     for row in rows:

@@ -84,7 +84,8 @@ def cells(frame: pd.DataFrame, digits: int = 3) -> tuple[list[str], list[list[st
     return headers, rows
 
 
-def _is_numeric(frame: pd.DataFrame, column) -> bool:
+def is_numeric_column(frame: pd.DataFrame, column) -> bool:
+    """Whether ``column`` holds numbers (booleans excluded): right-aligned in every format."""
     return pd.api.types.is_numeric_dtype(frame[column]) and not \
         pd.api.types.is_bool_dtype(frame[column])
 
@@ -111,7 +112,7 @@ def to_markdown(frame: pd.DataFrame, digits: int = 3) -> str:
     def line(items: list[str]) -> str:
         return "| " + " | ".join(escape(t) for t in items) + " |"
 
-    separator = ["---:" if _is_numeric(frame, c) else "---" for c in frame.columns]
+    separator = ["---:" if is_numeric_column(frame, c) else "---" for c in frame.columns]
     lines = [line(headers), "|" + "|".join(separator) + "|"] + [line(r) for r in rows]
     return "\n".join(lines) + "\n"
 
@@ -145,7 +146,7 @@ def to_latex(frame: pd.DataFrame, digits: int = 3) -> str:
         ``\\begin{tabular}{l...r}`` … ``\\end{tabular}`` with ``\\hline`` rules.
     """
     headers, rows = cells(frame, digits)
-    spec = "".join("r" if _is_numeric(frame, c) else "l" for c in frame.columns)
+    spec = "".join("r" if is_numeric_column(frame, c) else "l" for c in frame.columns)
 
     def line(items: list[str]) -> str:
         return " & ".join(latex_escape(t) for t in items) + r" \\"
