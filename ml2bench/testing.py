@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import torch
 
 from ml2bench.metrics.ledger import WorkLedger
@@ -30,3 +32,29 @@ def finest_loss(task: Task, solver: Solver) -> float:
     """Full-data objective of the solver's current iterate on the finest level."""
     solver.export_iterate()
     return task.full_objective(task.model)
+
+
+def all_params(task: Task) -> list[torch.Tensor]:
+    """Copies of the parameters of every level's model, finest first."""
+    return [p.detach().clone() for lv in task.hierarchy.levels for p in lv.model.parameters()]
+
+
+def snapshot(task: Task, solver: Solver, ledger: WorkLedger | None = None) -> bytes:
+    """What the runner saves at a checkpoint (solver state, all levels' parameters,
+    ledger), serialised with ``torch.save``."""
+    buffer = io.BytesIO()
+    torch.save({"solver": solver.state_dict(), "params": all_params(task),
+                "ledger": ledger.state_dict() if ledger is not None else None}, buffer)
+    return buffer.getvalue()
+
+
+def restore(task: Task, solver: Solver, saved: bytes, ledger: WorkLedger | None = None) -> None:
+    """Load a :func:`snapshot` into a freshly bound task/solver (and ledger)."""
+    state = torch.load(io.BytesIO(saved), weights_only=False)
+    with torch.no_grad():
+        params = [p for lv in task.hierarchy.levels for p in lv.model.parameters()]
+        for param, value in zip(params, state["params"]):
+            param.copy_(value)
+    solver.load_state_dict(state["solver"])
+    if ledger is not None:
+        ledger.load_state_dict(state["ledger"])

@@ -1,21 +1,15 @@
 """Contract tests generated over every registered solver × small problems."""
 
-import io
-
 import pytest
 import torch
 
 from ml2bench.errors import UserError
 from ml2bench.labels import SearchSpace
 from ml2bench.solvers.registry import available_solvers, make_solver
-from ml2bench.testing import bind, finest_loss, run_steps
+from ml2bench.testing import all_params, bind, finest_loss, restore, run_steps, snapshot
 
 PROBLEMS = ["swissroll_resnet[quick=true]", "poisson1d_regression[quick=true]"]
 SOLVERS = sorted(available_solvers())
-
-
-def all_params(task):
-    return [p.detach().clone() for lv in task.hierarchy.levels for p in lv.model.parameters()]
 
 
 def bound_or_skip(problem, label, seed=0):
@@ -44,21 +38,12 @@ def test_state_dict_round_trip_continues_identically(name):
     problem = PROBLEMS[0]
     task, solver, ledger = bound_or_skip(problem, name)
     run_steps(solver, 3)
-    buffer = io.BytesIO()
-    torch.save({"solver": solver.state_dict(), "params": all_params(task),
-                "ledger": ledger.state_dict()}, buffer)
+    saved = snapshot(task, solver, ledger)
     run_steps(solver, 3)
     expected = all_params(task)
 
     task2, solver2, ledger2 = bind(problem, name)
-    buffer.seek(0)
-    state = torch.load(buffer, weights_only=False)
-    with torch.no_grad():
-        for p, v in zip([p for lv in task2.hierarchy.levels for p in lv.model.parameters()],
-                        state["params"]):
-            p.copy_(v)
-    solver2.load_state_dict(state["solver"])
-    ledger2.load_state_dict(state["ledger"])
+    restore(task2, solver2, saved, ledger2)
     run_steps(solver2, 3)
     for a, b in zip(expected, all_params(task2)):
         assert torch.equal(a, b)

@@ -1,6 +1,5 @@
 """The ``tr`` solver: convergence per subproblem, validation, stochastic use, state."""
 
-import io
 import math
 
 import pytest
@@ -15,7 +14,7 @@ from ml2bench.solvers.lsr1 import LSR1
 from ml2bench.solvers.registry import make_solver
 from ml2bench.solvers.trust_region import (TRConfig, reduction_ratio,
                                            trust_region_iteration)
-from ml2bench.testing import bind, finest_loss, run_steps
+from ml2bench.testing import all_params, bind, finest_loss, restore, run_steps, snapshot
 
 QUADRATIC = "quadratic_poisson1d[n=15,levels=1]"
 SMALL_NN = "ellipses_resnet[quick=true,num_points=200,dtype=float64]"
@@ -149,10 +148,6 @@ def test_kernel_offers_every_trial_pair_to_the_memory():
     assert memory.num_accepted + memory.num_skipped == 3
 
 
-def all_params(task):
-    return [p.detach().clone() for lv in task.hierarchy.levels for p in lv.model.parameters()]
-
-
 @pytest.mark.parametrize("label", ["tr[subproblem=lsr1,batch_size=40]",
                                    "rmtr[subproblem=lsr1,batch_size=40,cycle=F]",
                                    "mgopt[batch_size=40]", "mgopt[smoother=lbfgs]"])
@@ -160,18 +155,11 @@ def test_stochastic_and_memory_state_round_trips(label):
     """L-SR1 memories, smoother states, sampler and radius survive ``state_dict``."""
     task, solver, _ = bind(SMALL_NN, label)
     run_steps(solver, 2)
-    buffer = io.BytesIO()
-    torch.save({"solver": solver.state_dict(), "params": all_params(task)}, buffer)
+    saved = snapshot(task, solver)
     expected_infos = run_steps(solver, 2)
     expected = all_params(task)
     task2, solver2, _ = bind(SMALL_NN, label)
-    buffer.seek(0)
-    state = torch.load(buffer, weights_only=False)
-    with torch.no_grad():
-        for p, v in zip([p for lv in task2.hierarchy.levels for p in lv.model.parameters()],
-                        state["params"]):
-            p.copy_(v)
-    solver2.load_state_dict(state["solver"])
+    restore(task2, solver2, saved)
     for got, want in zip(run_steps(solver2, 2), expected_infos):
         assert got.keys() == want.keys()
         assert all(got[k] == want[k] or (math.isnan(got[k]) and math.isnan(want[k])) for k in got)
