@@ -21,13 +21,23 @@ from torch.utils.flop_counter import flop_registry
 
 from ml2bench.hierarchy.base import LevelCost
 
+
+def _mv_flops(matrix, vector, out_val=None) -> int:
+    """A matrix-vector product ``(m, n) @ (n,)``: ``2mn`` FLOPs (``mm``'s rule for one
+    column; PyTorch's registry has no entry for ``mv``)."""
+    return 2 * matrix.shape[0] * matrix.shape[1]
+
+
+#: PyTorch's FLOP formulas, completed with the matrix-vector product.
+FLOP_FORMULAS = {**flop_registry, torch.ops.aten.mv: _mv_flops}
+
 Objective = Callable[[nn.Module, tuple], torch.Tensor]
 
 
 class TotalFlopCounter(TorchDispatchMode):
     """Total FLOPs by the formulas of :class:`~torch.utils.flop_counter.FlopCounterMode`.
 
-    Same dispatch logic and ``flop_registry`` as PyTorch's counter, without its module
+    Same dispatch logic and ``flop_registry`` as PyTorch's counter (plus ``mv``), without its module
     tracker: the tracker's backward hooks break ``torch.autograd.grad`` with respect to
     inputs, which PINN objectives need (torch 2.13).
     """
@@ -38,13 +48,13 @@ class TotalFlopCounter(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        if func not in flop_registry and func._overloadpacket not in flop_registry:
+        if func not in FLOP_FORMULAS and func._overloadpacket not in FLOP_FORMULAS:
             with self:
                 decomposed = func.decompose(*args, **kwargs)
             if decomposed is not NotImplemented:
                 return decomposed
         out = func(*args, **kwargs)
-        formula = flop_registry.get(func._overloadpacket)
+        formula = FLOP_FORMULAS.get(func._overloadpacket)
         if formula is not None:
             self.total += int(formula(*args, **kwargs, out_val=out))
         return out
