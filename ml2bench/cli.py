@@ -107,11 +107,11 @@ def cmd_list(args) -> int:
 def cmd_describe(args) -> int:
     import torch
 
-    from ml2bench.problems.registry import FAMILIES, resolve_problem
+    from ml2bench.problems.registry import family_of, resolve_problem
 
     torch.set_num_threads(1)
     spec, _, values = resolve_problem(args.problem)
-    task = FAMILIES[spec.family]().make_task(spec.name, values, 0, torch.device("cpu"))
+    task = family_of(spec).make_task(spec.name, values, 0, torch.device("cpu"))
     print(f"{spec.name} (version {spec.version}): {spec.description}")
     print(f"training samples {task.num_train}, test samples {task.test[0].shape[0]}, "
           f"batch size {task.batch_size}, budget {task.budget:g} WU, "

@@ -147,11 +147,17 @@ def resolve_problem(label: str) -> tuple[ProblemSpec, dict[str, Any], dict[str, 
     return spec, given, spec.resolve(given)
 
 
+def family_of(spec: ProblemSpec) -> ProblemFamily:
+    """An instance of the family that builds ``spec``'s tasks (registering the built-in
+    families first, as a freshly spawned worker process has not imported them)."""
+    _import_families()
+    return FAMILIES[spec.family]()
+
+
 def make_task(label: str, seed: int = 0, device: str | torch.device = "cpu") -> Task:
     """Instantiate the problem ``label`` with ``seed`` on ``device``."""
     spec, _, values = resolve_problem(label)
-    family = FAMILIES[spec.family]()
-    return family.make_task(spec.name, values, seed, torch.device(device))
+    return family_of(spec).make_task(spec.name, values, seed, torch.device(device))
 
 
 def _import_families() -> None:

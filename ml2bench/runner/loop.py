@@ -29,7 +29,7 @@ from ml2bench.metrics.flatness.protocol import (
 from ml2bench.metrics.ledger import WorkLedger
 from ml2bench.metrics.oracle import Oracle
 from ml2bench.problems.base import Task
-from ml2bench.problems.registry import FAMILIES, resolve_problem
+from ml2bench.problems.registry import ProblemSpec, family_of, resolve_problem
 from ml2bench.runner.environment import environment
 from ml2bench.runner.spec import RunSpec, config_hash, run_id
 from ml2bench.runner.store import ResultsStore
@@ -47,6 +47,8 @@ class PreparedRun:
     run_id: str
     config_hash: str
     identity_columns: dict
+    problem_spec: ProblemSpec
+    problem_values: dict
 
     @property
     def label(self) -> str:
@@ -70,10 +72,10 @@ def resolve_device(name: str) -> torch.device:
 def prepare(spec: RunSpec) -> PreparedRun:
     """Validate names and parameters (raises UserError) and compute the run's identity."""
     validate_metric_names(spec.metrics)
-    problem_spec, given, values = resolve_problem(spec.problem)
+    problem_spec, _, values = resolve_problem(spec.problem)
     solver = make_solver(spec.solver)
     resolve_device(spec.device)
-    family = FAMILIES[problem_spec.family]()
+    family = family_of(problem_spec)
     family.check_params(problem_spec.name, values)
     family.check_available(problem_spec.name, values)
     identity = spec.identity(problem_spec.version, values, solver.hparams)
@@ -85,7 +87,7 @@ def prepare(spec: RunSpec) -> PreparedRun:
                "solver": solver.name, "solver_label": solver.label,
                "solver_params": json.dumps(solver.hparams, sort_keys=True, default=str),
                "seed": spec.seed}
-    return PreparedRun(spec, rid, digest, columns)
+    return PreparedRun(spec, rid, digest, columns, problem_spec, values)
 
 
 def peak_memory_mb(device: torch.device) -> float:
@@ -101,9 +103,8 @@ class RunLoop:
     def __init__(self, prepared: PreparedRun, store: ResultsStore) -> None:
         self.prepared, self.store, self.spec = prepared, store, prepared.spec
         self.device = resolve_device(self.spec.device)
-        family_spec, _, values = resolve_problem(self.spec.problem)
-        self.task: Task = FAMILIES[family_spec.family]().make_task(
-            family_spec.name, values, self.spec.seed, self.device)
+        self.task: Task = family_of(prepared.problem_spec).make_task(
+            prepared.problem_spec.name, prepared.problem_values, self.spec.seed, self.device)
         self.solver: Solver = make_solver(self.spec.solver)
         self.budget = self.spec.budget if self.spec.budget is not None else self.task.budget
         every = self.spec.checkpoint_every
