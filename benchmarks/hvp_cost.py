@@ -3,13 +3,13 @@ evaluation subset ``D_H`` (design/metrics.md: "an HVP should cost 2–3× a grad
 
 For each problem (full-size specs by default: ``digits_cnn`` and ``peaks_resnet``) the
 task is built with seed 0 on the CPU, ``D_H`` = ``min(N, 5000)`` training samples in
-batches of 1024 (:func:`~ml2bench.metrics.flatness.protocol.evaluation_batches`), and
+batches of 1024 (:func:`~ml2bench.flatness.protocol.evaluation_batches`), and
 the finest model is taken at its initial parameters. Timed, with one untimed warm-up
 each and the three kinds interleaved within every repetition (the machine is shared):
 
 * **grad** — the size-weighted full-data gradient over ``D_H``
-  (:class:`~ml2bench.metrics.flatness.evaluation.BatchedLoss`);
-* **HVP rev-rev** — one :class:`~ml2bench.metrics.flatness.hvp.HessianOperator`
+  (:class:`~ml2bench.flatness.evaluation.BatchedLoss`);
+* **HVP rev-rev** — one :class:`~ml2bench.flatness.hvp.HessianOperator`
   product by double backward (the protocol's default);
 * **HVP fwd-rev** — the same product by ``torch.func`` forward-over-reverse.
 
@@ -31,11 +31,11 @@ import time
 
 import torch
 
-from ml2bench.metrics.flatness.evaluation import BatchedLoss
-from ml2bench.metrics.flatness.hvp import HessianOperator
-from ml2bench.metrics.flatness.lanczos import hess_max
-from ml2bench.metrics.flatness.protocol import data_loss_fn, evaluation_batches
-from ml2bench.metrics.flatness.vectors import gaussian_like, trainable_parameters
+from ml2bench.flatness.evaluation import BatchedLoss
+from ml2bench.flatness.hvp import HessianOperator
+from ml2bench.flatness.lanczos import hess_max
+from ml2bench.flatness.protocol import data_loss_fn, evaluation_batches
+from ml2bench.flatness.vectors import gaussian_like, trainable_parameters
 from ml2bench.problems.registry import make_task
 
 

@@ -6,8 +6,8 @@ import io
 
 import torch
 
-from ml2bench.metrics.ledger import WorkLedger
-from ml2bench.metrics.oracle import Oracle
+from ml2bench.accounting.ledger import WorkLedger
+from ml2bench.accounting.oracle import Oracle
 from ml2bench.problems.base import Task
 from ml2bench.problems.registry import make_task
 from ml2bench.solvers.base import Solver

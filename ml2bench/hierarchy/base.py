@@ -103,15 +103,3 @@ class Hierarchy:
     def cycle_complexity(self) -> float:
         """Sum of the relative gradient costs of all levels (one visit each)."""
         return sum(level.cost.grad for level in self.levels)
-
-
-def copy_params_into(model: nn.Module, values: Sequence[torch.Tensor]) -> None:
-    """Overwrite ``model``'s parameters with ``values`` (no autograd tracking)."""
-    with torch.no_grad():
-        for param, value in zip(model.parameters(), values):
-            param.copy_(value)
-
-
-def clone_params(model: nn.Module) -> Params:
-    """Detached copies of ``model``'s parameters."""
-    return [p.detach().clone() for p in model.parameters()]

@@ -20,14 +20,9 @@ from dataclasses import dataclass
 import torch
 
 from ml2bench.errors import UserError
-from ml2bench.metrics.flatness.checkpoints import CheckpointDynamics
-from ml2bench.metrics.flatness.protocol import (
-    end_of_run_names,
-    flatness_row,
-    validate_metric_names,
-)
-from ml2bench.metrics.ledger import WorkLedger
-from ml2bench.metrics.oracle import Oracle
+from ml2bench.flatness.run_metrics import RunMetrics
+from ml2bench.accounting.ledger import WorkLedger
+from ml2bench.accounting.oracle import Oracle
 from ml2bench.problems.base import Task
 from ml2bench.problems.registry import ProblemSpec, family_of, resolve_problem
 from ml2bench.runner.environment import environment
@@ -71,7 +66,7 @@ def resolve_device(name: str) -> torch.device:
 
 def prepare(spec: RunSpec) -> PreparedRun:
     """Validate names and parameters (raises UserError) and compute the run's identity."""
-    validate_metric_names(spec.metrics)
+    RunMetrics.parse(spec.metrics)
     problem_spec, _, values = resolve_problem(spec.problem)
     solver = make_solver(spec.solver)
     resolve_device(spec.device)
@@ -115,8 +110,8 @@ class RunLoop:
         self.ledger = WorkLedger([lv.cost for lv in self.task.hierarchy.levels], self.task.num_train)
         self.oracle = Oracle(self.task, self.ledger)
         self.env = environment(self.device)
-        self.dynamics = CheckpointDynamics.for_metrics(self.task, self.spec.metrics,
-                                                       self.spec.seed)
+        self.metrics = RunMetrics.parse(self.spec.metrics)
+        self.dynamics = self.metrics.checkpoint_tracker(self.task, self.spec.seed)
         self.rows: list[dict] = []
         self.step = 0
         self.time_s = 0.0
@@ -263,14 +258,11 @@ class RunLoop:
     def write_flatness(self) -> None:
         """End-of-run metrics of the final model to the flatness table (its own cost
         columns; not solver work: no ledger, no solver clock)."""
-        names = end_of_run_names(self.spec.metrics)
-        if not names:
-            return
         keys = ("run_id", "config_hash", "problem", "solver", "solver_label", "seed")
         identity = {k: self.prepared.identity_columns[k] for k in keys}
-        identity["metrics"] = ",".join(names)
-        row = flatness_row(self.task, names, self.spec.seed, identity)
-        self.store.write_flatness(self.prepared.run_id, [row])
+        row = self.metrics.final_row(self.task, self.spec.seed, identity)
+        if row is not None:
+            self.store.write_flatness(self.prepared.run_id, [row])
 
     def _iterate(self) -> str:
         cuda = self.device.type == "cuda"
@@ -305,7 +297,7 @@ def execute(prepared: PreparedRun, store: ResultsStore) -> str:
     A run whose results exist but whose requested flatness table is missing gets it
     computed from its saved final model (status ``flatness``), without retraining.
     """
-    metrics = end_of_run_names(prepared.spec.metrics)
+    metrics = RunMetrics.parse(prepared.spec.metrics).end_of_run
     if store.is_finished(prepared.run_id, prepared.config_hash, metrics):
         return "up-to-date"
     loop = None

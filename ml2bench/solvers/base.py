@@ -5,7 +5,7 @@ constructor, nothing computed there — then bound to a task with :meth:`Solver.
 and advanced by :meth:`Solver.step` (one outer iteration: a mini-batch step, an L-BFGS
 iteration, a multilevel cycle). ``step`` returns a small dict of diagnostics that the
 runner logs as ``info_*`` columns. All evaluations go through the counted
-:class:`~ml2bench.metrics.oracle.Oracle`; all randomness comes from the
+:class:`~ml2bench.accounting.oracle.Oracle`; all randomness comes from the
 ``torch.Generator`` given to ``init``. The solver's state survives
 ``state_dict()``/``load_state_dict()``; the models' parameters are saved by the runner.
 """
@@ -18,7 +18,7 @@ import torch
 
 from ml2bench.errors import UserError
 from ml2bench.labels import Param, ParamSet, format_label
-from ml2bench.metrics.oracle import Oracle
+from ml2bench.accounting.oracle import Oracle
 from ml2bench.problems.base import Task
 
 

@@ -7,7 +7,7 @@ vectors ``x`` (``torch.nn.utils.parameters_to_vector`` order). A
 .. math:: h_l(z) = f_l(z) + \langle v, z - z_0 \rangle
 
 (``v = 0``, ``h_l = f_l`` on the finest level) on one batch through the counted
-:class:`~ml2bench.metrics.oracle.Oracle`: it writes ``z`` into the level's model, then
+:class:`~ml2bench.accounting.oracle.Oracle`: it writes ``z`` into the level's model, then
 asks the oracle for the value, the gradient or a Hessian-vector product, so every
 evaluation is charged to the work ledger at the level's measured cost. The linear term
 costs nothing and does not change the Hessian.
@@ -40,31 +40,8 @@ import torch
 from torch import Tensor, nn
 
 from ml2bench.hierarchy.base import Transfer
-from ml2bench.metrics.oracle import Oracle
-
-
-def flatten(tensors: Sequence[Tensor]) -> Tensor:
-    """Concatenate tensors into one detached flat vector."""
-    return torch.cat([t.detach().reshape(-1) for t in tensors])
-
-
-def unflatten(vector: Tensor, shapes: Sequence[torch.Size]) -> list[Tensor]:
-    """Split a flat vector into tensors of the given shapes (views of ``vector``)."""
-    sizes = [math.prod(shape) for shape in shapes]
-    return [chunk.view(shape) for chunk, shape in zip(torch.split(vector, sizes), shapes)]
-
-
-def model_vector(model: nn.Module) -> Tensor:
-    """A detached copy of ``model``'s parameters as one flat vector."""
-    return flatten(list(model.parameters())).clone()
-
-
-def load_vector(model: nn.Module, vector: Tensor) -> None:
-    """Copy a flat vector into ``model``'s parameters (no aliasing, no autograd)."""
-    params = list(model.parameters())
-    with torch.no_grad():
-        for param, value in zip(params, unflatten(vector, [p.shape for p in params])):
-            param.copy_(value)
+from ml2bench.accounting.oracle import Oracle
+from ml2bench.parameters import flatten, load_vector, model_vector, unflatten
 
 
 @dataclass
@@ -135,7 +112,7 @@ class LevelObjective:
         """``∇²h(x) v = ∇²f_l(x) v``; charged as one HVP on the level."""
         load_vector(self.model, x)
         params = list(self.model.parameters())
-        return flatten(self.oracle.hvp(self.batch, unflatten(vector, [p.shape for p in params]),
+        return flatten(self.oracle.hvp(self.batch, unflatten(vector, params),
                                        self.level))
 
     def hessian(self, x: Tensor):
@@ -153,26 +130,26 @@ class FlatTransfer:
 
     def __init__(self, transfer: Transfer, fine: nn.Module, coarse: nn.Module) -> None:
         self.transfer = transfer
-        self.fine_shapes = [p.shape for p in fine.parameters()]
-        self.coarse_shapes = [p.shape for p in coarse.parameters()]
+        self.fine_template = list(fine.parameters())
+        self.coarse_template = list(coarse.parameters())
         self._norm: float | None = None
 
     def prolong(self, coarse: Tensor) -> Tensor:
         """``P z`` (coarse correction → fine correction)."""
-        return flatten(self.transfer.prolong(unflatten(coarse, self.coarse_shapes)))
+        return flatten(self.transfer.prolong(unflatten(coarse, self.coarse_template)))
 
     def restrict(self, fine: Tensor) -> Tensor:
         """``R g`` (fine gradient → coarse gradient)."""
-        return flatten(self.transfer.restrict(unflatten(fine, self.fine_shapes)))
+        return flatten(self.transfer.restrict(unflatten(fine, self.fine_template)))
 
     def project(self, fine: Tensor) -> Tensor:
         """``Π x`` (fine iterate → initial coarse iterate)."""
-        return flatten(self.transfer.project(unflatten(fine, self.fine_shapes)))
+        return flatten(self.transfer.project(unflatten(fine, self.fine_template)))
 
     def norm(self, like: Tensor) -> float:
         """``‖P‖₂`` (upper estimate), computed once; ``like`` fixes dtype and device."""
         if self._norm is None:
-            size = sum(math.prod(s) for s in self.coarse_shapes)
+            size = sum(p.numel() for p in self.coarse_template)
             grid = torch.arange(size, dtype=like.dtype, device=like.device)
             v = 1.0 + 0.1 * torch.cos(grid)
             scale = self.transfer.adjoint_scale

@@ -12,7 +12,7 @@ Deuflhard & Bornemann's cascadic multigrid (1996).
 
 from __future__ import annotations
 
-from ml2bench.hierarchy.base import copy_params_into
+from ml2bench.parameters import copy_params_into
 from ml2bench.labels import Param, SearchSpace
 from ml2bench.solvers.base import MultilevelSolver, Solver, register_solver
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from ml2bench.errors import UserError
-from ml2bench.metrics.ledger import WorkLedger
-from ml2bench.metrics.oracle import Oracle
+from ml2bench.accounting.ledger import WorkLedger
+from ml2bench.accounting.oracle import Oracle
 from ml2bench.problems.registry import make_task
 from ml2bench.solvers.level_objective import LevelObjective, Point, model_vector
 from ml2bench.solvers.lsr1 import LSR1

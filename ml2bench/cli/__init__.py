@@ -1,0 +1,243 @@
+"""The ``ml2bench`` command line.
+
+``list``, ``describe``, ``run``, ``table``, ``plot``, ``report``, ``landscape`` and
+``data``. User errors print one line (``ml2bench: error: ...``) and exit with status 2,
+without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from ml2bench.errors import UserError
+
+DEFAULT_OUT = "runs/latest"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (no usage dump) and exit status 2."""
+
+    def error(self, message: str):  # noqa: D102 - argparse API
+        raise UserError(message[0].upper() + message[1:] if message else message)
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="ml2bench", description="Benchmark suite for multilevel and "
+                    "domain-decomposition training of neural networks.")
+    sub = parser.add_subparsers(dest="command", parser_class=Parser, required=True)
+
+    listing = sub.add_parser("list", help="list problems, solvers or suites")
+    listing.add_argument("what", choices=("problems", "solvers", "suites"))
+
+    describe = sub.add_parser("describe", help="a problem's levels: blocks, parameters, cost")
+    describe.add_argument("problem")
+
+    run = sub.add_parser("run", help="run a suite or problems × solvers × seeds")
+    run.add_argument("suite", nargs="?", help="suite name (quick, standard) or .toml path")
+    run.add_argument("--problem", action="append", default=[], help="problem label (repeatable)")
+    run.add_argument("--solver", action="append", default=[], help="solver label (repeatable)")
+    run.add_argument("--seeds", default=None, help="e.g. 0-4 or 0,1 (default 0)")
+    run.add_argument("--budget", type=float, default=None, help="budget in work units")
+    run.add_argument("--max-time", type=float, default=None, help="wall-time cap per run (s)")
+    run.add_argument("--checkpoint-every", type=float, default=None,
+                     help="evaluation spacing in WU (0: every step; default budget/50)")
+    run.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    run.add_argument("--jobs", type=int, default=1, help="parallel processes")
+    run.add_argument("--threads", type=int, default=None, help="torch threads per process")
+    run.add_argument("--out", default=DEFAULT_OUT, help="output directory")
+    run.add_argument("--quick", action="store_true", help="quick sizes for every problem")
+    run.add_argument("--no-target-stop", action="store_true",
+                     help="keep going after the target is reached")
+    run.add_argument("--metrics", default=None,
+                     help="end-of-run flatness metrics, e.g. hess_max,hess_trace,sharp_avg")
+    run.add_argument("--data-dir", default=None, help="image data directory")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    table = sub.add_parser("table", help="leaderboard table to stdout")
+    table.add_argument("--out", default=DEFAULT_OUT, help="results directory")
+    table.add_argument("--format", default="md", choices=("md", "csv", "latex"))
+    table.add_argument("--flatness", action="store_true", help="add flatness metric columns")
+
+    plot = sub.add_parser("plot", help="convergence plots (PNG per problem)")
+    plot.add_argument("--out", default=DEFAULT_OUT, help="results directory")
+    plot.add_argument("--x", default="work_units", choices=("work_units", "time_s", "epoch"))
+
+    report = sub.add_parser("report", help="tables + figures + HTML in one folder")
+    report.add_argument("--out", default=DEFAULT_OUT, help="results directory")
+
+    _add_optional_parsers(sub)
+    return parser
+
+
+def _add_optional_parsers(sub) -> None:
+    from ml2bench.data.cli import add_data_parser
+    add_data_parser(sub)
+    try:
+        from ml2bench.cli.landscape import add_landscape_parser
+    except ImportError:  # pragma: no cover - landscape command not installed
+        return
+    add_landscape_parser(sub)
+
+
+def cmd_list(args) -> int:
+    if args.what == "problems":
+        from ml2bench.problems.registry import load_specs
+        specs = load_specs()
+        width = max(len(n) for n in specs)
+        for name, spec in specs.items():
+            print(f"{name:<{width}}  v{spec.version}  {spec.description}")
+    elif args.what == "solvers":
+        from ml2bench.solvers.registry import available_solvers
+        solvers = available_solvers()
+        width = max(len(n) for n in solvers)
+        for name, cls in solvers.items():
+            print(f"{name:<{width}}  {cls.description}")
+    else:
+        from ml2bench.runner.suite import available_suites, load_suite
+        for name in available_suites():
+            suite = load_suite(name)
+            print(f"{name:<10}  {len(suite.problems)} problems × {len(suite.solvers)} solvers × "
+                  f"{len(suite.seeds)} seeds  {suite.description}")
+    return 0
+
+
+def cmd_describe(args) -> int:
+    import torch
+
+    from ml2bench.problems.registry import family_of, resolve_problem
+
+    torch.set_num_threads(1)
+    spec, _, values = resolve_problem(args.problem)
+    task = family_of(spec).make_task(spec.name, values, 0, torch.device("cpu"))
+    print(f"{spec.name} (version {spec.version}): {spec.description}")
+    print(f"training samples {task.num_train}, test samples {task.test[0].shape[0]}, "
+          f"batch size {task.batch_size}, budget {task.budget:g} WU, "
+          f"target {task.target.metric} {'>=' if task.target.higher_is_better else '<='} "
+          f"{task.target.threshold:g}")
+    rows = task.hierarchy.table()
+    extra = [k for k in rows[0] if k not in ("level", "parameters", "cost_forward", "cost_grad",
+                                             "cost_hvp")]
+    header = ["level", *extra, "parameters", "cost fwd", "cost grad", "cost hvp"]
+    lines = [[str(r["level"]), *(_fmt(r[k]) for k in extra), str(r["parameters"]),
+              f"{r['cost_forward']:.3f}", f"{r['cost_grad']:.3f}", f"{r['cost_hvp']:.3f}"]
+             for r in rows]
+    widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
+    print("  ".join(h.rjust(w) for h, w in zip(header, widths)))
+    for line in lines:
+        print("  ".join(c.rjust(w) for c, w in zip(line, widths)))
+    print("costs: FLOPs relative to one finest-level forward+backward pass on the same batch "
+          "(measured with the FLOP counter)")
+    return 0
+
+
+def _fmt(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def cmd_run(args) -> int:
+    import torch
+
+    from ml2bench.runner.suite import load_suite, parse_seeds, with_quick
+    from ml2bench.runner.sweep import expand, run_sweep
+
+    if args.jobs < 1:
+        raise UserError(f"--jobs must be a positive integer, got {args.jobs}")
+    if args.budget is not None and args.budget <= 0:
+        raise UserError(f"--budget must be a positive number of work units, got {args.budget:g}")
+    if args.data_dir:
+        os.environ["ML2BENCH_DATA"] = str(Path(args.data_dir).expanduser().resolve())
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    suite = load_suite(args.suite) if args.suite else None
+    problems = args.problem or (suite.problems if suite else [])
+    solvers = args.solver or (suite.solvers if suite else [])
+    if not problems or not solvers:
+        raise UserError("nothing to run: give a suite, or at least one --problem and one --solver")
+    seeds = parse_seeds(args.seeds) if args.seeds else (suite.seeds if suite else [0])
+    if args.quick or (suite and suite.quick):
+        problems = [with_quick(p) for p in problems]
+    metrics = args.metrics.split(",") if args.metrics else (suite.metrics if suite else [])
+    budget = args.budget if args.budget is not None else (suite.budget if suite else None)
+    specs = expand(problems, solvers, seeds, budget=budget, device=args.device,
+                   max_time=args.max_time, checkpoint_every=args.checkpoint_every,
+                   stop_at_target=not args.no_target_stop,
+                   metrics=tuple(m.strip() for m in metrics if m.strip()))
+    report = run_sweep(specs, args.out, jobs=args.jobs, progress=not args.no_progress)
+    done = ", ".join(f"{n} {s}" for s, n in sorted(report.statuses.items())) or "nothing new"
+    print(f"{len(specs)} runs: {report.up_to_date} up to date; {done}; results in {args.out}")
+    for label in report.failed:
+        print(f"failed: {label} (see the error column of its results file)", file=sys.stderr)
+    return 0
+
+
+def _load_results(out: str):
+    from ml2bench.runner.store import ResultsStore
+    store = ResultsStore(out)
+    runs = store.load_runs()
+    if runs.empty:
+        raise UserError(f"no results in {out}/runs; run e.g. `ml2bench run quick --out {out}` first")
+    return store, runs
+
+
+def cmd_table(args) -> int:
+    from ml2bench.report.leaderboard import format_table, leaderboard
+    store, runs = _load_results(args.out)
+    flatness = store.load_flatness() if args.flatness else None
+    if args.flatness and (flatness is None or flatness.empty):
+        raise UserError(f"no flatness results in {args.out}/flatness; run with --metrics first")
+    print(format_table(leaderboard(runs, flatness=flatness), args.format))
+    return 0
+
+
+def cmd_plot(args) -> int:
+    from ml2bench.report.plots import plot_all
+    _, runs = _load_results(args.out)
+    paths = plot_all(runs, Path(args.out) / "plots", x=args.x)
+    for path in paths:
+        print(path)
+    return 0
+
+
+def cmd_report(args) -> int:
+    from ml2bench.report.html import write_report
+    _load_results(args.out)
+    print(write_report(args.out, Path(args.out) / "report"))
+    return 0
+
+
+COMMANDS = {"list": cmd_list, "describe": cmd_describe, "run": cmd_run, "table": cmd_table,
+            "plot": cmd_plot, "report": cmd_report}
+
+
+def dispatch(args) -> int:
+    if args.command == "data":
+        from ml2bench.data.cli import run_data_command
+        return run_data_command(args)
+    if args.command == "landscape":
+        from ml2bench.cli.landscape import run_landscape_command
+        return run_landscape_command(args)
+    return COMMANDS[args.command](args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: parse, dispatch, turn user errors into one line and exit status 2."""
+    try:
+        args = build_parser().parse_args(argv)
+        return dispatch(args)
+    except UserError as error:
+        print(f"ml2bench: error: {error}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # e.g. `ml2bench table | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:
+        print("ml2bench: interrupted; finished runs and checkpoints are saved, "
+              "run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

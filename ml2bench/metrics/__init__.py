@@ -1,1 +1,0 @@
-"""Work accounting, evaluation and flatness metrics."""
