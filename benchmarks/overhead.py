@@ -24,7 +24,8 @@ import time
 import torch
 
 from ml2bench.problems.registry import make_task
-from ml2bench.runner.loop import RunLoop, prepare
+from ml2bench.runner.loop import RunLoop
+from ml2bench.runner.prepare import prepare
 from ml2bench.runner.spec import RunSpec
 from ml2bench.runner.store import ResultsStore
 

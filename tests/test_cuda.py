@@ -31,5 +31,5 @@ def test_same_seed_same_numbers_on_cuda(tmp_path):
 
 
 def test_auto_device_picks_cuda():
-    from ml2bench.runner.loop import resolve_device
+    from ml2bench.runner.prepare import resolve_device
     assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")

@@ -18,7 +18,8 @@ import torch
 from tqdm import tqdm
 
 from ml2bench.flatness.run_metrics import end_of_run_names
-from ml2bench.runner.loop import PreparedRun, execute, prepare
+from ml2bench.runner.loop import execute
+from ml2bench.runner.prepare import PreparedRun, prepare
 from ml2bench.runner.spec import RunSpec
 from ml2bench.runner.store import ResultsStore
 

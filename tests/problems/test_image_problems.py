@@ -10,7 +10,7 @@ from ml2bench.data.testing import make_fake_cifar, make_fake_mnist
 from ml2bench.errors import UserError
 from ml2bench.models.conv_resnet_ode import ConvResNetODE
 from ml2bench.problems.registry import FAMILIES, make_task, resolve_problem
-from ml2bench.runner.loop import prepare
+from ml2bench.runner.prepare import prepare
 from ml2bench.runner.sweep import expand, run_sweep
 
 CNNS = ["mnist_cnn", "fashion_mnist_cnn", "cifar10_cnn"]

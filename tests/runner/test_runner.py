@@ -3,7 +3,8 @@
 import pandas as pd
 import pytest
 
-from ml2bench.runner.loop import execute, prepare
+from ml2bench.runner.loop import execute
+from ml2bench.runner.prepare import prepare
 from ml2bench.runner.spec import RunSpec
 from ml2bench.runner.store import COLUMNS, ResultsStore
 from ml2bench.runner.sweep import expand, run_sweep
