@@ -35,7 +35,8 @@ from ml2bench.flatness.evaluation import BatchedLoss
 from ml2bench.flatness.hvp import HessianOperator
 from ml2bench.flatness.lanczos import hess_max
 from ml2bench.flatness.protocol import data_loss_fn, evaluation_batches
-from ml2bench.flatness.vectors import gaussian_like, trainable_parameters
+from ml2bench.parameters import trainable_parameters
+from ml2bench.flatness.vectors import gaussian_like
 from ml2bench.problems.registry import make_task
 
 

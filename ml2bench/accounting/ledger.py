@@ -4,7 +4,7 @@
 set.** An evaluation of kind ``k`` on ``b`` of the ``N`` training samples on level
 ``l`` is charged ``(b / N) · cost_l[k]``, where ``cost_l[k]`` is the FLOP-measured cost
 of that kind relative to a finest-level gradient (see
-:mod:`ml2bench.accounting.cost`). Evaluations for logging never reach the ledger.
+:mod:`ml2bench.hierarchy.cost`). Evaluations for logging never reach the ledger.
 
 Domain-decomposition solvers group charges into parallel phases: within a phase,
 each subdomain's work is summed separately and the phase adds its maximum to

@@ -43,7 +43,7 @@ from ml2bench.flatness.landscape import (
 )
 from ml2bench.flatness.protocol import data_loss_fn, evaluation_batches
 from ml2bench.flatness.slq import spectral_density
-from ml2bench.flatness.vectors import trainable_parameters
+from ml2bench.parameters import trainable_parameters
 
 KINDS = ("slice1d", "slice2d", "interpolate", "density")
 EXCLUDED_STATUSES = ("failed", "skipped", "diverged")

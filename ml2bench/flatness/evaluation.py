@@ -21,7 +21,8 @@ import torch
 from torch import nn
 
 from ml2bench.flatness.state import evaluation_mode
-from ml2bench.flatness.vectors import Vector, trainable_parameters
+from ml2bench.parameters import trainable_parameters
+from ml2bench.flatness.vectors import Vector
 
 LossFn = Callable[[nn.Module, tuple], torch.Tensor]
 

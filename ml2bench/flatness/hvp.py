@@ -49,16 +49,8 @@ from ml2bench.flatness.evaluation import (
     gradient_of,
 )
 from ml2bench.flatness.state import evaluation_mode
-from ml2bench.flatness.vectors import (
-    Vector,
-    VectorOperator,
-    flatten,
-    norm,
-    numel,
-    restore_,
-    unflatten,
-    zeros_like,
-)
+from ml2bench.parameters import flatten, restore_, unflatten
+from ml2bench.flatness.vectors import Vector, VectorOperator, norm, numel, zeros_like
 
 METHODS = ("double_backward", "forward_over_reverse", "finite_difference")
 

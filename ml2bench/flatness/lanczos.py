@@ -38,14 +38,13 @@ from scipy.linalg import eigh_tridiagonal
 from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
 
 from ml2bench.flatness.hvp import as_linear_operator
+from ml2bench.parameters import flatten, unflatten
 from ml2bench.flatness.vectors import (
     Vector,
     VectorOperator,
     default_generator,
-    flatten,
     gaussian_like,
     numel,
-    unflatten,
 )
 
 WHICH = ("LA", "SA")

@@ -40,12 +40,8 @@ from torch import nn
 
 from ml2bench.flatness.evaluation import BatchedLoss, LossFn
 from ml2bench.flatness.state import preserved_state
-from ml2bench.flatness.vectors import (
-    Vector,
-    default_generator,
-    gaussian_like,
-    trainable_parameters,
-)
+from ml2bench.parameters import trainable_parameters
+from ml2bench.flatness.vectors import Vector, default_generator, gaussian_like
 
 
 @dataclass

@@ -44,7 +44,8 @@ from ml2bench.flatness.sharpness import keskar_eps, sharp_avg, sharp_worst
 from ml2bench.flatness.slq import spectral_density
 from ml2bench.flatness.state import full_precision, preserved_state
 from ml2bench.flatness.trace import hutchinson_trace, hutchpp_trace
-from ml2bench.flatness.vectors import norm, trainable_parameters
+from ml2bench.parameters import trainable_parameters
+from ml2bench.flatness.vectors import norm
 from ml2bench.problems.base import Task
 
 

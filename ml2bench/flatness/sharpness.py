@@ -39,15 +39,8 @@ from torch import nn
 
 from ml2bench.flatness.evaluation import BatchedLoss, LossFn
 from ml2bench.flatness.state import preserved_state
-from ml2bench.flatness.vectors import (
-    Vector,
-    default_generator,
-    flatten,
-    gaussian_like,
-    norm,
-    normalize,
-    unflatten,
-)
+from ml2bench.parameters import flatten, unflatten
+from ml2bench.flatness.vectors import Vector, default_generator, gaussian_like, norm, normalize
 
 
 @dataclass

@@ -33,14 +33,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ml2bench.parameters import flatten, unflatten
 from ml2bench.flatness.vectors import (
     VectorOperator,
     default_generator,
     dot,
-    flatten,
     numel,
     rademacher_like,
-    unflatten,
 )
 
 

@@ -17,14 +17,6 @@ from typing import Protocol, Sequence
 
 import torch
 
-from ml2bench.parameters import (  # noqa: F401 - the vector helpers of this package
-    clone,
-    flatten,
-    restore_,
-    trainable_parameters,
-    unflatten,
-)
-
 Vector = list[torch.Tensor]
 
 

@@ -99,7 +99,3 @@ class Hierarchy:
                          "cost_forward": level.cost.forward, "cost_grad": level.cost.grad,
                          "cost_hvp": level.cost.hvp})
         return rows
-
-    def cycle_complexity(self) -> float:
-        """Sum of the relative gradient costs of all levels (one visit each)."""
-        return sum(level.cost.grad for level in self.levels)

@@ -13,7 +13,7 @@ from torch import nn
 
 from ml2bench.hierarchy.base import Hierarchy, Level
 from ml2bench.parameters import copy_params_into
-from ml2bench.accounting.cost import Objective, measure_level_costs
+from ml2bench.hierarchy.cost import Objective, measure_level_costs
 from ml2bench.hierarchy.depth import DepthTransfer, coarse_depths
 
 

@@ -1,11 +1,20 @@
-"""The run loop: one RunSpec from task construction to its results file.
+"""The run loop: one prepared run from task construction to its results file.
 
-The solver's clock runs only around ``solver.step()``; evaluations at checkpoints
-(spaced in work units) are timed separately (``eval_time_s``) and never charged to
-the ledger (benchopt's callback rule). A run stops at the WU budget, the wall-time cap,
-the target, or a divergence (NaN/Inf, or a loss rising by more than 1e3 × the initial
-magnitude). Its state is saved at every checkpoint, so an interrupted run resumes from
-its last checkpoint with identical numbers; a failing run records ``status=failed``.
+The loop only sequences named parts:
+
+* the solver (``init``/``step``), whose clock runs only around ``step()``;
+* :class:`~ml2bench.runner.stopping.StoppingCriterion` — budget, wall-time cap,
+  target, divergence;
+* :class:`~ml2bench.runner.checkpoint.CheckpointSchedule` — evaluations spaced in work
+  units — and :class:`~ml2bench.runner.checkpoint.RunCheckpoint` — the resumable state
+  saved at every checkpoint, so an interrupted run resumes with identical numbers;
+* :func:`~ml2bench.runner.store.build_row` — rows in the store's column order;
+* :class:`~ml2bench.flatness.run_metrics.RunMetrics` — checkpoint and end-of-run
+  flatness metrics.
+
+Evaluations at checkpoints are timed separately (``eval_time_s``) and never charged to
+the ledger (benchopt's callback rule). A failing run records ``status=failed`` with its
+error and the rows evaluated so far.
 """
 
 from __future__ import annotations
@@ -17,19 +26,20 @@ import traceback
 
 import torch
 
-from ml2bench.errors import UserError
-from ml2bench.flatness.run_metrics import RunMetrics
 from ml2bench.accounting.ledger import WorkLedger
 from ml2bench.accounting.oracle import Oracle
+from ml2bench.errors import UserError
+from ml2bench.flatness.run_metrics import RunMetrics
 from ml2bench.problems.base import Task
 from ml2bench.problems.registry import family_of
+from ml2bench.runner.checkpoint import CheckpointSchedule, RunCheckpoint
 from ml2bench.runner.environment import environment
 from ml2bench.runner.prepare import PreparedRun, resolve_device
-from ml2bench.runner.store import ResultsStore
-from ml2bench.solvers.base import Solver
-from ml2bench.solvers.registry import make_solver
+from ml2bench.runner.stopping import StoppingCriterion
+from ml2bench.runner.store import ResultsStore, build_row
 
-DIVERGENCE_FACTOR = 1e3
+#: Loop counters saved in the resumable state.
+LOOP_STATE = ("rows", "step", "time_s", "eval_time_s", "initial", "info")
 
 
 def peak_memory_mb(device: torch.device) -> float:
@@ -40,21 +50,29 @@ def peak_memory_mb(device: torch.device) -> float:
 
 
 class RunLoop:
-    """State of one executing run (counters, rows) and its checkpoint logic."""
+    """One executing run: its parts, counters and rows.
+
+    Parameters
+    ----------
+    prepared : PreparedRun
+        The validated run (its solver is constructed, not yet bound).
+    store : ResultsStore
+        Where rows, checkpoints, final models and flatness rows go.
+    """
 
     def __init__(self, prepared: PreparedRun, store: ResultsStore) -> None:
         self.prepared, self.store, self.spec = prepared, store, prepared.spec
         self.device = resolve_device(self.spec.device)
         self.task: Task = family_of(prepared.problem_spec).make_task(
             prepared.problem_spec.name, prepared.problem_values, self.spec.seed, self.device)
-        self.solver: Solver = make_solver(self.spec.solver)
-        self.budget = self.spec.budget if self.spec.budget is not None else self.task.budget
-        every = self.spec.checkpoint_every
-        if every is None:
-            every = self.task.checkpoint_every if self.task.checkpoint_every is not None \
-                else self.budget / 50
-        self.checkpoint_every = every
-        self.ledger = WorkLedger([lv.cost for lv in self.task.hierarchy.levels], self.task.num_train)
+        self.solver = prepared.solver
+        budget = self.spec.budget if self.spec.budget is not None else self.task.budget
+        self.stopping = StoppingCriterion(
+            budget, self.spec.max_time, self.task.target if self.spec.stop_at_target else None)
+        self.schedule = CheckpointSchedule(self._checkpoint_spacing(budget))
+        self.checkpoint = RunCheckpoint(store, prepared.run_id, prepared.config_hash)
+        self.ledger = WorkLedger([lv.cost for lv in self.task.hierarchy.levels],
+                                 self.task.num_train)
         self.oracle = Oracle(self.task, self.ledger)
         self.env = environment(self.device)
         self.metrics = RunMetrics.parse(self.spec.metrics)
@@ -63,130 +81,127 @@ class RunLoop:
         self.step = 0
         self.time_s = 0.0
         self.eval_time_s = 0.0
-        self.next_checkpoint = 0.0
         self.info: dict[str, float] = {}  # the last step's diagnostics
-        self.initial = None
+        self.initial: dict | None = None  # metrics of the problem's initial point
 
-    # -- checkpoints ---------------------------------------------------------------
-    def evaluate(self, status: str = "ok", error: str = "") -> dict:
-        """Evaluate the finest model and append a results row (clock paused)."""
+    def _checkpoint_spacing(self, budget: float) -> float:
+        """``--checkpoint-every``, else the problem's spacing, else ``budget / 50``."""
+        if self.spec.checkpoint_every is not None:
+            return self.spec.checkpoint_every
+        if self.task.checkpoint_every is not None:
+            return self.task.checkpoint_every
+        return budget / 50
+
+    @property
+    def budget(self) -> float:
+        return self.stopping.budget
+
+    # -- evaluation ------------------------------------------------------------------
+    def _timed_metrics(self) -> dict:
+        """The finest model's logging metrics (solver clock paused, no ledger)."""
         start = time.perf_counter()
         try:
             if self.solver.task is not None:
                 self.solver.export_iterate()
-            metrics = self.task.evaluate()
-        except Exception as exc:  # evaluation of a broken iterate (e.g. inf) must not kill the row
+            return self.task.evaluate()
+        finally:
+            self.eval_time_s += time.perf_counter() - start
+
+    def evaluate(self, status: str = "ok", error: str = "") -> dict:
+        """Evaluate the finest model and append a results row."""
+        try:
+            metrics = self._timed_metrics()
+        except Exception as exc:  # evaluating a broken iterate (e.g. inf) must not lose the row
             metrics = {"train_loss": math.nan, "grad_norm": math.nan}
             error = error or f"evaluation failed: {exc}"
-        info = self.info_columns
         g0 = (self.initial or {}).get("grad_norm") or math.nan
         metrics["grad_norm_rel"] = metrics["grad_norm"] / g0 if g0 else math.nan
+        info = {f"info_{k}": float(v) for k, v in self.info.items()}
         if self.dynamics is not None and status == "ok":  # M8 logging: eval time, no ledger
+            measured = time.perf_counter()
             metrics.update(self.dynamics.columns(self.step, info, self.solver))
-        self.eval_time_s += time.perf_counter() - start
-        row = {**self.prepared.identity_columns, "step": self.step,
-               "epoch": self.solver.epoch if self.solver.task is not None else 0.0,
-               "work_units": self.ledger.work_units,
-               "work_units_parallel": self.ledger.work_units_parallel,
-               "grad_evals": self.ledger.count("grad"), "hvp_evals": self.ledger.count("hvp"),
-               "time_s": self.time_s, "eval_time_s": self.eval_time_s,
-               "peak_mem_mb": peak_memory_mb(self.device), "test_acc": math.nan,
-               "test_rel_l2": math.nan, **metrics, **info,
-               "status": status, "error": error, **self.env}
+            self.eval_time_s += time.perf_counter() - measured
+        row = build_row({
+            **self.prepared.identity_columns, **self.env, **metrics, **info,
+            "step": self.step,
+            "epoch": self.solver.epoch if self.solver.task is not None else 0.0,
+            "work_units": self.ledger.work_units,
+            "work_units_parallel": self.ledger.work_units_parallel,
+            "grad_evals": self.ledger.count("grad"), "hvp_evals": self.ledger.count("hvp"),
+            "time_s": self.time_s, "eval_time_s": self.eval_time_s,
+            "peak_mem_mb": peak_memory_mb(self.device), "status": status, "error": error})
         self.rows.append(row)
-        if self.checkpoint_every <= 0:  # evaluate after every step
-            self.next_checkpoint = 0.0
-        else:
-            while self.next_checkpoint <= self.ledger.work_units:
-                self.next_checkpoint += self.checkpoint_every
+        self.schedule.advance(self.ledger.work_units)
         return row
 
-    def reference_metrics(self) -> dict:
-        """Metrics of the task's initial finest model (timed as evaluation)."""
-        start = time.perf_counter()
-        metrics = self.task.evaluate()
-        self.eval_time_s += time.perf_counter() - start
-        return metrics
+    def _stop_reason(self, row: dict) -> str | None:
+        return self.stopping.reason(row, self.ledger.work_units, self.time_s)
 
-    @property
-    def info_columns(self) -> dict[str, float]:
-        """The last step's diagnostics as ``info_*`` columns (built at checkpoints only)."""
-        return {f"info_{k}": float(v) for k, v in self.info.items()}
-
-    def diverged(self, row: dict) -> bool:
-        loss = row["train_loss"]
-        if not math.isfinite(loss):
-            return True
-        reference = self.initial["train_loss"]
-        return loss - reference > DIVERGENCE_FACTOR * max(abs(reference), 1.0)
-
+    # -- resumable state -------------------------------------------------------------
     def save_state(self) -> None:
-        models = [[p.detach().cpu().clone() for p in lv.model.parameters()]
-                  for lv in self.task.hierarchy.levels]
-        buffers = [[b.detach().cpu().clone() for b in lv.model.buffers()]
-                   for lv in self.task.hierarchy.levels]
-        self.store.save_partial(self.prepared.run_id, {
-            "config_hash": self.prepared.config_hash, "models": models, "buffers": buffers,
-            "solver": self.solver.state_dict(), "ledger": self.ledger.state_dict(),
-            "rows": self.rows, "step": self.step, "time_s": self.time_s,
-            "eval_time_s": self.eval_time_s, "next_checkpoint": self.next_checkpoint,
-            "initial": self.initial, "info": self.info})
+        """Save the resumable state (models, solver, ledger, loop counters)."""
+        loop_state = {key: getattr(self, key) for key in LOOP_STATE}
+        loop_state["next_checkpoint"] = self.schedule.next
+        self.checkpoint.save(self.task.hierarchy.levels, self.solver, self.ledger, loop_state)
 
     def restore_state(self, state: dict) -> None:
-        with torch.no_grad():
-            for level, params, buffers in zip(self.task.hierarchy.levels, state["models"],
-                                              state["buffers"]):
-                for p, v in zip(level.model.parameters(), params):
-                    p.copy_(v.to(self.device))
-                for b, v in zip(level.model.buffers(), buffers):
-                    b.copy_(v.to(self.device))
-        self.solver.load_state_dict(state["solver"])
-        self.ledger.load_state_dict(state["ledger"])
-        for key in ("rows", "step", "time_s", "eval_time_s", "next_checkpoint", "initial"):
-            setattr(self, key, state[key])
-        self.info = state["info"]
+        """Continue from a saved state (the solver is bound already)."""
+        loop_state = RunCheckpoint.restore(state, self.task.hierarchy.levels, self.solver,
+                                           self.ledger, self.device)
+        for key in LOOP_STATE:
+            setattr(self, key, loop_state[key])
+        self.schedule.next = loop_state["next_checkpoint"]
 
-    # -- main loop -----------------------------------------------------------------
-    def stop_reason(self, row: dict | None) -> str | None:
-        if row is not None and self.diverged(row):
-            return "diverged"
-        if row is not None and self.spec.stop_at_target and self.task.target.reached(row):
-            return "target"
-        if self.ledger.work_units >= self.budget:
-            return "budget"
-        if self.spec.max_time is not None and self.time_s >= self.spec.max_time:
-            return "timeout"
-        return None
-
+    # -- the run ---------------------------------------------------------------------
     def run(self) -> str:
         """Execute to the end; returns the final status (results file written)."""
         supported, reason = self.solver.supports(self.task)
         if not supported:
-            self.initial = self.reference_metrics()
+            self.initial = self._timed_metrics()
             self.evaluate("skipped", reason)
             self.store.write_run(self.prepared.run_id, self.rows)
             return "skipped"
-        state = self.store.load_partial(self.prepared.run_id, self.prepared.config_hash)
+        state = self.checkpoint.load()
         if state is None:
             # the reference for grad_norm_rel and divergence: the problem's initial point,
             # the same for every solver (before a solver may move it, e.g. nested iteration)
-            self.initial = self.reference_metrics()
-        generator = torch.Generator().manual_seed(self.spec.seed)
-        self.solver.init(self.task, self.oracle, generator)
+            self.initial = self._timed_metrics()
+        self.solver.init(self.task, self.oracle, torch.Generator().manual_seed(self.spec.seed))
         if state is not None:
             self.restore_state(state)
         else:
             self.evaluate()
             self.save_state()
+        self.stopping.initial_loss = self.initial["train_loss"]
         status = self._iterate()
         self.rows[-1]["status"] = status
         self.store.save_model(self.prepared.run_id, self.final_model())
         self.store.write_run(self.prepared.run_id, self.rows)
-        self.store.drop_partial(self.prepared.run_id)
+        self.checkpoint.drop()
         self.write_flatness()
         return status
 
-    # -- end of run ----------------------------------------------------------------
+    def _iterate(self) -> str:
+        """Step until the stopping rule says why to stop; evaluate at checkpoints."""
+        cuda = self.device.type == "cuda"
+        status = self._stop_reason(self.rows[-1])
+        while status is None:
+            start = time.perf_counter()
+            self.info = self.solver.step()
+            if cuda:
+                torch.cuda.synchronize(self.device)
+            self.time_s += time.perf_counter() - start
+            self.step += 1
+            work_units = self.ledger.work_units
+            if not (self.schedule.due(work_units) or self.stopping.evaluation_due(
+                    work_units, self.time_s, self.info.get("batch_loss", 0.0))):
+                continue
+            status = self._stop_reason(self.evaluate())
+            if status is None:
+                self.save_state()
+        return status
+
+    # -- end of run ------------------------------------------------------------------
     def final_model(self) -> dict:
         """The finest model's final ``state_dict`` (CPU) with the run's identity."""
         state = {k: v.detach().cpu().clone() for k, v in self.task.model.state_dict().items()}
@@ -210,30 +225,6 @@ class RunLoop:
         row = self.metrics.final_row(self.task, self.spec.seed, identity)
         if row is not None:
             self.store.write_flatness(self.prepared.run_id, [row])
-
-    def _iterate(self) -> str:
-        cuda = self.device.type == "cuda"
-        status = self.stop_reason(self.rows[-1])
-        while status is None:
-            start = time.perf_counter()
-            info = self.solver.step()
-            if cuda:
-                torch.cuda.synchronize(self.device)
-            self.time_s += time.perf_counter() - start
-            self.step += 1
-            self.info = info
-            batch_loss = info.get("batch_loss", 0.0)
-            due = (self.ledger.work_units >= self.next_checkpoint
-                   or self.ledger.work_units >= self.budget
-                   or not math.isfinite(batch_loss)
-                   or (self.spec.max_time is not None and self.time_s >= self.spec.max_time))
-            if not due:
-                continue
-            row = self.evaluate()
-            status = self.stop_reason(row)
-            if status is None:
-                self.save_state()
-        return status
 
 
 def execute(prepared: PreparedRun, store: ResultsStore) -> str:

@@ -18,6 +18,7 @@ from ml2bench.errors import UserError
 from ml2bench.flatness.run_metrics import RunMetrics
 from ml2bench.problems.registry import ProblemSpec, family_of, resolve_problem
 from ml2bench.runner.spec import RunSpec, config_hash, run_id
+from ml2bench.solvers.base import Solver
 from ml2bench.solvers.registry import make_solver
 
 
@@ -31,6 +32,7 @@ class PreparedRun:
     identity_columns: dict
     problem_spec: ProblemSpec
     problem_values: dict
+    solver: Solver  # constructed (hyperparameters validated), not yet bound to a task
 
     @property
     def label(self) -> str:
@@ -69,4 +71,4 @@ def prepare(spec: RunSpec) -> PreparedRun:
                "solver": solver.name, "solver_label": solver.label,
                "solver_params": json.dumps(solver.hparams, sort_keys=True, default=str),
                "seed": spec.seed}
-    return PreparedRun(spec, rid, digest, columns, problem_spec, values)
+    return PreparedRun(spec, rid, digest, columns, problem_spec, values, solver)

@@ -14,9 +14,11 @@ final name.
 
 from __future__ import annotations
 
+import math
 import tempfile
 from pathlib import Path
 from typing import Sequence
+
 import pandas as pd
 import torch
 
@@ -33,6 +35,26 @@ ENVIRONMENT = ["ml2bench_version", "git_commit", "torch_version", "device", "dev
                "num_threads", "hostname", "started_at"]
 COLUMNS = IDENTITY + PROGRESS + METRICS + STATUS + ENVIRONMENT
 STATUSES = ("ok", "diverged", "failed", "timeout", "budget", "target", "skipped")
+
+
+def build_row(values: dict) -> dict:
+    """A results row in the store's column order.
+
+    Every column of :data:`COLUMNS` comes first, in order; a metric the problem does
+    not have (e.g. ``test_acc`` of a regression) is NaN. Any further keys of ``values``
+    (solver diagnostics ``info_*``, checkpoint metrics) follow.
+
+    Raises
+    ------
+    KeyError
+        If an identity, progress, status or environment column is missing.
+    """
+    missing = [c for c in COLUMNS if c not in values and c not in METRICS]
+    if missing:
+        raise KeyError(f"results row lacks the columns {missing}")
+    row = {column: values.get(column, math.nan) for column in COLUMNS}
+    row.update({k: v for k, v in values.items() if k not in row})
+    return row
 
 
 class ResultsStore:

@@ -6,24 +6,85 @@ and advanced by :meth:`Solver.step` (one outer iteration: a mini-batch step, an 
 iteration, a multilevel cycle). ``step`` returns a small dict of diagnostics that the
 runner logs as ``info_*`` columns. All evaluations go through the counted
 :class:`~ml2bench.accounting.oracle.Oracle`; all randomness comes from the
-``torch.Generator`` given to ``init``. The solver's state survives
-``state_dict()``/``load_state_dict()``; the models' parameters are saved by the runner.
+``torch.Generator`` given to ``init``.
+
+What every solver repeats lives here (torch.optim's rule: the base owns the
+bookkeeping, a solver owns its algorithm):
+
+* ``state_dict``/``load_state_dict``, generic over the solver's typed state dataclass
+  (``self.state``) and its stateful parts (sampler, optimizer, quasi-Newton memories,
+  see :meth:`Solver.stateful_parts`); saving never mutates the solver;
+* one batch-size policy, :meth:`Solver.make_sampler`;
+* one ``init(task, oracle, generator, level=0)`` signature (``level`` lets another
+  solver, e.g. nested iteration, drive a single-level solver on a coarse level);
+* :class:`MultilevelSolver` declares ``levels`` once and resolves it at ``init``.
+
+The models' parameters are saved by the runner, not here.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import typing
 from typing import Any, ClassVar
 
 import torch
 
+from ml2bench.accounting.oracle import Oracle
 from ml2bench.errors import UserError
 from ml2bench.labels import Param, ParamSet, format_label
-from ml2bench.accounting.oracle import Oracle
-from ml2bench.problems.base import Task
+from ml2bench.problems.base import BatchSampler, Task
+
+#: Batch-size defaults of :meth:`Solver.make_sampler`.
+BATCH_DEFAULTS = ("full", "problem")
+
+
+def state_to_dict(state: Any) -> dict:
+    """A deep, plain-dict copy of a state dataclass (nested dataclasses become dicts).
+
+    The state itself is not modified (``dataclasses.asdict`` deep-copies tensors and
+    containers), so saving a solver's state never changes its behaviour.
+    """
+    return dataclasses.asdict(state)
+
+
+def state_from_dict(cls: type, data: dict) -> Any:
+    """Rebuild a state dataclass ``cls`` from :func:`state_to_dict`'s output.
+
+    Fields annotated with a dataclass type, ``Optional[dataclass]`` or
+    ``list[dataclass]`` are rebuilt recursively from their dicts; other values are taken
+    as they are.
+    """
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for f in dataclasses.fields(cls):
+        if f.name in data:
+            values[f.name] = _rebuild(hints[f.name], data[f.name])
+    return cls(**values)
+
+
+def _rebuild(annotation: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    if dataclasses.is_dataclass(annotation) and isinstance(value, dict):
+        return state_from_dict(annotation, value)
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is list and args and isinstance(value, list):
+        return [_rebuild(args[0], item) for item in value]
+    if args and origin is not list:  # a union such as ``Point | None``
+        for option in args:
+            if dataclasses.is_dataclass(option) and isinstance(value, dict):
+                return state_from_dict(option, value)
+    return value
 
 
 class Solver:
-    """Base class: declared hyperparameters, label, task binding, state."""
+    """Base class: declared hyperparameters, label, task binding, sampler, state.
+
+    Attributes set by :meth:`init`: ``task``, ``oracle``, ``generator``, ``level`` (the
+    hierarchy level the solver works on, 0 the finest) and, for solvers that draw
+    batches, ``sampler``. ``state`` is the solver's typed state dataclass (or ``None``).
+    """
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
@@ -36,6 +97,9 @@ class Solver:
         self.task: Task | None = None
         self.oracle: Oracle | None = None
         self.generator: torch.Generator | None = None
+        self.sampler: BatchSampler | None = None
+        self.state: Any = None
+        self.level = 0
 
     def check_params(self) -> None:
         """Cross-parameter validation (raise :class:`~ml2bench.errors.UserError`)."""
@@ -50,9 +114,23 @@ class Solver:
         """Whether this solver can run on ``task`` and, if not, why."""
         return True, ""
 
-    def init(self, task: Task, oracle: Oracle, generator: torch.Generator) -> None:
-        """Bind to a task; set up state. Subclasses call ``super().init`` first."""
-        self.task, self.oracle, self.generator = task, oracle, generator
+    def init(self, task: Task, oracle: Oracle, generator: torch.Generator,
+             level: int = 0) -> None:
+        """Bind to a task on hierarchy level ``level``; subclasses call ``super().init``
+        first, then set up their state."""
+        self.task, self.oracle, self.generator, self.level = task, oracle, generator, level
+
+    def make_sampler(self, default: str = "problem") -> BatchSampler:
+        """The solver's batch sampler (stored as ``self.sampler``): the ``batch_size``
+        hyperparameter if set, else the full training set (``default="full"``, the
+        deterministic methods) or the problem's batch size (``default="problem"``)."""
+        if default not in BATCH_DEFAULTS:
+            raise ValueError(f"unknown batch default {default!r}; valid: {BATCH_DEFAULTS}")
+        size = self.hparams.get("batch_size")
+        if size is None:
+            size = self.task.num_train if default == "full" else self.task.batch_size
+        self.sampler = self.task.sampler(size, self.generator)
+        return self.sampler
 
     def step(self) -> dict[str, float]:  # pragma: no cover - abstract
         """One outer iteration; returns diagnostics."""
@@ -67,27 +145,56 @@ class Solver:
 
     @property
     def epoch(self) -> float:
-        """Passes over the training data drawn by the solver's sampler (``self.sampler``)."""
-        sampler = getattr(self, "sampler", None)
-        return sampler.epoch if sampler is not None else 0.0
+        """Passes over the training data drawn by the solver's sampler."""
+        return self.sampler.epoch if self.sampler is not None else 0.0
+
+    # -- state ---------------------------------------------------------------------------
+    def stateful_parts(self) -> dict[str, Any]:
+        """Named components with their own ``state_dict``/``load_state_dict``.
+
+        The base returns the sampler; solvers add their optimizer or memories.
+        """
+        return {} if self.sampler is None else {"sampler": self.sampler}
 
     def state_dict(self) -> dict:
-        return {}
+        """The solver's state: ``self.state`` (as a dict) and every stateful part."""
+        saved = {name: part.state_dict() for name, part in self.stateful_parts().items()}
+        if self.state is not None:
+            saved["state"] = state_to_dict(self.state)
+        return saved
 
-    def load_state_dict(self, state: dict) -> None:
-        pass
+    def load_state_dict(self, saved: dict) -> None:
+        """Restore :meth:`state_dict`'s output into a solver bound by :meth:`init`."""
+        if self.state is not None:
+            self.state = state_from_dict(type(self.state), saved["state"])
+        for name, part in self.stateful_parts().items():
+            part.load_state_dict(saved[name])
+
+
+#: The ``levels`` hyperparameter of every multilevel solver.
+LEVELS = Param(None, "levels used (None: all of the hierarchy)", type=int, low=1, nullable=True)
 
 
 class MultilevelSolver(Solver):
     """Base of solvers that need a hierarchy: skip one-level problems, resolve ``levels``.
 
-    Subclasses declare a ``levels`` hyperparameter (None: all levels of the hierarchy).
+    ``params`` declares ``levels`` (subclasses extend it: ``{**MultilevelSolver.params,
+    ...}``); :meth:`init` sets ``num_levels``, the number of levels used.
     """
+
+    params: ClassVar[dict[str, Param]] = {"levels": LEVELS}
 
     def supports(self, task: Task) -> tuple[bool, str]:
         if len(task.hierarchy) < 2:
             return False, "skip: needs >= 2 levels"
         return True, ""
+
+    def init(self, task: Task, oracle: Oracle, generator: torch.Generator,
+             level: int = 0) -> None:
+        super().init(task, oracle, generator, level)
+        if level != 0:
+            raise ValueError(f"{self.name} cycles from the finest level; got level={level}")
+        self.num_levels = self.levels_used(task)
 
     def levels_used(self, task: Task) -> int:
         """``levels`` (or all); a UserError if the hierarchy has fewer."""
@@ -105,8 +212,3 @@ def register_solver(cls: type[Solver]) -> type[Solver]:
     """Class decorator adding a solver to :data:`SOLVERS`."""
     SOLVERS[cls.name] = cls
     return cls
-
-
-def float_info(values: dict[str, Any]) -> dict[str, float]:
-    """Diagnostics as plain floats (tensors and bools converted)."""
-    return {k: float(v) for k, v in values.items()}

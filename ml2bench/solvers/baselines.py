@@ -31,12 +31,8 @@ class TorchOptimSolver(Solver):
         raise NotImplementedError
 
     def init(self, task, oracle, generator, level: int = 0) -> None:
-        super().init(task, oracle, generator)
-        self.level = level
-        batch_size = self.hparams.get("batch_size")
-        if batch_size is None and self.full_batch_default:
-            batch_size = task.num_train
-        self.sampler = task.sampler(batch_size, generator)
+        super().init(task, oracle, generator, level)
+        self.make_sampler(default="full" if self.full_batch_default else "problem")
         self.optimizer = self.optimizer_class(oracle.params(level), **self.optimizer_kwargs())
 
     def step(self) -> dict[str, float]:
@@ -49,13 +45,8 @@ class TorchOptimSolver(Solver):
         loss = self.optimizer.step(closure)
         return {"batch_loss": float(loss), "lr": self.optimizer.param_groups[0]["lr"]}
 
-
-    def state_dict(self) -> dict:
-        return {"optimizer": self.optimizer.state_dict(), "sampler": self.sampler.state_dict()}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.sampler.load_state_dict(state["sampler"])
+    def stateful_parts(self) -> dict:
+        return {"optimizer": self.optimizer, **super().stateful_parts()}
 
 
 @register_solver

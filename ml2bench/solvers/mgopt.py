@@ -35,17 +35,17 @@ TorchBraid ``mgopt.py`` (Cyr, Günther, Schroder et al.); J. Nocedal, S. J. Wrig
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import torch
 from torch.optim.lbfgs import _strong_wolfe
 
 from ml2bench.labels import Param, SearchSpace
 from ml2bench.solvers.base import MultilevelSolver, register_solver
+from ml2bench.parameters import load_vector
 from ml2bench.solvers.level_objective import (LevelObjective, Point, begin_step,
-                                              coherent_objective, flat_transfers, load_vector)
+                                              coherent_objective, flat_transfers)
 from ml2bench.solvers.rmtr import SMOOTH_SPACE
-from ml2bench.solvers.trust_region import point_from_dict, point_to_dict
 
 DEFAULT_LR = {"sgd": 0.1, "adam": 1e-2, "lbfgs": 1.0}
 
@@ -134,7 +134,7 @@ class MGOptState:
 
     cycles: int = 0
     point: Point | None = None
-    smoothers: list = field(default_factory=list)
+    smoothers: list[SmootherState] = field(default_factory=list)
 
 
 @register_solver
@@ -145,8 +145,7 @@ class MGOpt(MultilevelSolver):
     description = "MG/OPT (Nash 2000): coherent coarse objectives, line search on corrections"
     reference = "Nash, Optim. Methods Softw. 14 (2000); TorchBraid mgopt.py"
     params = {
-        "levels": Param(None, "levels used (None: all of the hierarchy)", type=int, low=1,
-                        nullable=True),
+        **MultilevelSolver.params,
         "smoother": Param("adam", "smoother on every level", choices=tuple(SMOOTHERS)),
         "lr": Param(None, "smoother step size (None: sgd 0.1, adam 0.01, lbfgs 1.0)",
                     type=float, low=0.0, low_open=True, nullable=True,
@@ -163,15 +162,12 @@ class MGOpt(MultilevelSolver):
                             type=int, low=1, nullable=True),
     }
 
-    def init(self, task, oracle, generator) -> None:
-        super().init(task, oracle, generator)
-        self.num_levels = self.levels_used(task)
+    def init(self, task, oracle, generator, level: int = 0) -> None:
+        super().init(task, oracle, generator, level)
         self.transfers = flat_transfers(task.hierarchy, self.num_levels)
         smoother = self.hparams["smoother"]
         self.smooth_hparams = {**self.hparams, "lr": self.hparams["lr"] or DEFAULT_LR[smoother]}
-        batch_size = self.hparams["batch_size"] or (
-            task.num_train if smoother == "lbfgs" else task.batch_size)
-        self.sampler = task.sampler(batch_size, generator)
+        self.make_sampler(default="full" if smoother == "lbfgs" else "problem")
         self.state = MGOptState(smoothers=[SmootherState() for _ in range(self.num_levels)])
         self.logs = self._new_logs()
 
@@ -244,15 +240,3 @@ class MGOpt(MultilevelSolver):
                          f"coarse_accepted_l{level}": log["accepted"],
                          f"correction_decrease_l{level}": log["correction_decrease"]})
         return info
-
-
-    def state_dict(self) -> dict:
-        state = asdict(self.state)
-        state["point"] = point_to_dict(self.state.point)
-        return {"mgopt": state, "sampler": self.sampler.state_dict()}
-
-    def load_state_dict(self, state: dict) -> None:
-        saved = state["mgopt"]
-        self.state = MGOptState(cycles=saved["cycles"], point=point_from_dict(saved["point"]),
-                                smoothers=[SmootherState(**s) for s in saved["smoothers"]])
-        self.sampler.load_state_dict(state["sampler"])

@@ -12,11 +12,23 @@ Deuflhard & Bornemann's cascadic multigrid (1996).
 
 from __future__ import annotations
 
-from ml2bench.parameters import copy_params_into
+from dataclasses import dataclass
+
 from ml2bench.labels import Param, SearchSpace
-from ml2bench.solvers.base import MultilevelSolver, Solver, register_solver
+from ml2bench.parameters import copy_params_into
+from ml2bench.solvers.base import MultilevelSolver, Solver, register_solver, state_from_dict
 
 INNER = ("sgd", "adam", "adamw", "lbfgs")
+
+
+@dataclass
+class NestedState:
+    """Typed state of ``nested``: the level being trained, the inner steps taken there
+    and the epochs drawn on the coarser levels already finished."""
+
+    level: int
+    steps_on_level: int = 0
+    epochs_done: float = 0.0
 
 
 @register_solver
@@ -25,9 +37,8 @@ class NestedIteration(MultilevelSolver):
     description = "nested iteration: train coarse, prolongate, continue finer (any inner solver)"
     reference = "Cyr, Günther & Schroder 2019 (arXiv 1912.08974)"
     params = {
+        **MultilevelSolver.params,
         "inner": Param("adam", "inner single-level solver", choices=INNER),
-        "levels": Param(None, "levels used (None: all of the hierarchy)", type=int, low=1,
-                        nullable=True),
         "coarse_steps": Param(50, "inner steps on each coarse level", low=0,
                               search=SearchSpace("choice", choices=(20, 50, 200))),
         "lr": Param(None, "inner learning rate (None: the inner solver's default)", type=float,
@@ -45,50 +56,46 @@ class NestedIteration(MultilevelSolver):
     def check_params(self) -> None:
         self._inner_solver()  # validates the forwarded hyperparameters
 
-    def init(self, task, oracle, generator) -> None:
-        super().init(task, oracle, generator)
-        self.level = self.levels_used(task) - 1
-        self.steps_on_level = 0
-        self.epochs_done = 0.0
+    def init(self, task, oracle, generator, level: int = 0) -> None:
+        super().init(task, oracle, generator, level)
+        self.state = NestedState(level=self.num_levels - 1)
         self._start_level()
 
     def _start_level(self) -> None:
         self.inner = self._inner_solver()
-        self.inner.init(self.task, self.oracle, self.generator, level=self.level)
+        self.inner.init(self.task, self.oracle, self.generator, level=self.state.level)
 
     def _prolongate_to(self, target: int) -> None:
         """Copy ``P`` of the current level's iterate into level ``target``'s model."""
-        values = self.oracle.params(self.level)
-        for level in range(self.level - 1, target - 1, -1):
+        values = self.oracle.params(self.state.level)
+        for level in range(self.state.level - 1, target - 1, -1):
             values = self.task.hierarchy.transfers[level].prolong(values)
         copy_params_into(self.oracle.model(target), values)
 
     def step(self) -> dict[str, float]:
-        if self.level > 0 and self.steps_on_level >= self.hparams["coarse_steps"]:
-            self._prolongate_to(self.level - 1)
-            self.epochs_done += self.inner.epoch
-            self.level -= 1
-            self.steps_on_level = 0
+        state = self.state
+        if state.level > 0 and state.steps_on_level >= self.hparams["coarse_steps"]:
+            self._prolongate_to(state.level - 1)
+            state.epochs_done += self.inner.epoch
+            state.level -= 1
+            state.steps_on_level = 0
             self._start_level()
         info = self.inner.step()
-        self.steps_on_level += 1
-        return {**info, "level": float(self.level)}
+        state.steps_on_level += 1
+        return {**info, "level": float(state.level)}
 
     def export_iterate(self) -> None:
-        if self.level > 0:
+        if self.state.level > 0:
             self._prolongate_to(0)
 
     @property
     def epoch(self) -> float:
-        return self.epochs_done + self.inner.epoch
+        return self.state.epochs_done + self.inner.epoch
 
-    def state_dict(self) -> dict:
-        return {"level": self.level, "steps_on_level": self.steps_on_level,
-                "epochs_done": self.epochs_done, "inner": self.inner.state_dict()}
+    def stateful_parts(self) -> dict:
+        return {"inner": self.inner}
 
-    def load_state_dict(self, state: dict) -> None:
-        self.level = state["level"]
-        self.steps_on_level = state["steps_on_level"]
-        self.epochs_done = state["epochs_done"]
-        self._start_level()
-        self.inner.load_state_dict(state["inner"])
+    def load_state_dict(self, saved: dict) -> None:
+        self.state = state_from_dict(NestedState, saved["state"])
+        self._start_level()  # the inner solver of the saved level, then its state
+        super().load_state_dict(saved)

@@ -42,18 +42,18 @@ A. R. Conn, N. I. M. Gould, Ph. L. Toint, *Trust-Region Methods*, SIAM, 2000.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import torch
 
 from ml2bench.labels import Param, SearchSpace
 from ml2bench.solvers.base import MultilevelSolver, register_solver
+from ml2bench.parameters import load_vector
 from ml2bench.solvers.level_objective import (FlatTransfer, LevelObjective, Point, begin_step,
-                                              coherent_objective, flat_transfers, load_vector)
-from ml2bench.solvers.trust_region import (TR_PARAMS, TRConfig, TRIteration, check_tr_params,
-                                           grow_batch, make_memory, point_from_dict,
-                                           point_to_dict, reduction_ratio,
-                                           trust_region_iteration)
+                                              coherent_objective, flat_transfers)
+from ml2bench.solvers.tr_kernel import (TR_PARAMS, TRConfig, TRIteration, check_tr_params,
+                                        grow_batch, make_memory, reduction_ratio,
+                                        trust_region_iteration)
 
 #: A coarse level stops when less than this fraction of its region is left.
 REGION_TOL = 1e-3
@@ -127,7 +127,6 @@ class RMTRState:
     radius: float
     cycles: int = 0
     point: Point | None = None
-    lsr1: list = field(default_factory=list)
 
 
 @register_solver
@@ -142,8 +141,7 @@ class RMTR(MultilevelSolver):
     description = "recursive multilevel trust region (V/F-cycles, coherent coarse models)"
     reference = "Gratton, Sartenaer & Toint, SIOPT 19 (2008); Kopaničáková & Krause, SISC 45 (2023)"
     params = {
-        "levels": Param(None, "levels used (None: all of the hierarchy)", type=int, low=1,
-                        nullable=True),
+        **MultilevelSolver.params,
         "cycle": Param("V", "V: one coarse recursion per level; F: an F- then a V-recursion",
                        choices=("V", "F")),
         "pre_smooth": Param(1, "pre-smoothing TR iterations ν1", low=0, search=SMOOTH_SPACE),
@@ -161,15 +159,14 @@ class RMTR(MultilevelSolver):
     def check_params(self) -> None:
         check_tr_params(self.name, self.hparams)
 
-    def init(self, task, oracle, generator) -> None:
-        super().init(task, oracle, generator)
-        self.num_levels = self.levels_used(task)
+    def init(self, task, oracle, generator, level: int = 0) -> None:
+        super().init(task, oracle, generator, level)
         self.transfers = flat_transfers(task.hierarchy, self.num_levels)
         self.config = TRConfig.from_hparams(self.hparams)
         coarsest = task.hierarchy.levels[self.num_levels - 1]
         self.coarse_config = replace(self.config, cg_max_iter=self.hparams["coarse_cg_max_iter"]
                                      or coarsest.num_parameters)
-        self.sampler = task.sampler(self.hparams["batch_size"] or task.num_train, generator)
+        self.make_sampler(default="full")
         lsr1 = self.hparams["subproblem"] == "lsr1"
         self.memories = [make_memory(self.hparams) if lsr1 else None
                          for _ in range(self.num_levels)]
@@ -278,20 +275,11 @@ class RMTR(MultilevelSolver):
                 "accepted": float(accepted), "batch_size": float(self.sampler.batch_size),
                 **flat_diagnostics(self.logs)}
 
-
-    def state_dict(self) -> dict:
-        self.state.lsr1 = [m.state_dict() if m is not None else None for m in self.memories]
-        state = asdict(self.state)
-        state["point"] = point_to_dict(self.state.point)
-        return {"rmtr": state, "sampler": self.sampler.state_dict()}
-
-    def load_state_dict(self, state: dict) -> None:
-        rmtr = state["rmtr"]
-        self.state = RMTRState(**{**rmtr, "point": point_from_dict(rmtr["point"])})
-        self.sampler.load_state_dict(state["sampler"])
-        for memory, saved in zip(self.memories, self.state.lsr1):
-            if memory is not None:
-                memory.load_state_dict(saved)
+    def stateful_parts(self) -> dict:
+        parts = super().stateful_parts()
+        parts.update({f"lsr1_l{level}": memory for level, memory in enumerate(self.memories)
+                      if memory is not None})
+        return parts
 
 
 def _next_radius(radius: float, updated: float, accepted: bool) -> float:

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ml2bench import parameters as P
 from ml2bench.flatness import vectors as V
 from ml2bench.flatness.analytic import (
     QuadraticModel,
@@ -86,11 +87,11 @@ def test_hvp_independent_of_batch_size(method):
     n = 23  # not a multiple of 7: the last batch has 2 samples
     x = torch.randn(n, 3, generator=gen, dtype=torch.float64)
     y = torch.randint(0, 4, (n,), generator=gen)
-    v = V.gaussian_like(V.trainable_parameters(model), gen)
+    v = V.gaussian_like(P.trainable_parameters(model), gen)
     results, losses = [], []
     for size in (1, 7, n):
         op = HessianOperator(model, cross_entropy, batched(x, y, size), method=method)
-        results.append(V.flatten(op.matvec(v)))
+        results.append(P.flatten(op.matvec(v)))
         losses.append(op.loss())
     for other in results[1:]:
         assert (other - results[0]).abs().max().item() < 1e-10
@@ -105,11 +106,11 @@ def test_forward_over_reverse_matches_double_backward_on_network():
     gen = torch.Generator().manual_seed(1)
     x = torch.randn(10, 3, generator=gen, dtype=torch.float64)
     y = torch.randint(0, 4, (10,), generator=gen)
-    v = V.gaussian_like(V.trainable_parameters(model), gen)
+    v = V.gaussian_like(P.trainable_parameters(model), gen)
     ops = {m: HessianOperator(model, cross_entropy, batched(x, y, 4), method=m) for m in ALL}
-    ref = V.flatten(ops["double_backward"].matvec(v))
-    assert (V.flatten(ops["forward_over_reverse"].matvec(v)) - ref).abs().max() < 1e-12
-    assert (V.flatten(ops["finite_difference"].matvec(v)) - ref).abs().max() < 1e-7
+    ref = P.flatten(ops["double_backward"].matvec(v))
+    assert (P.flatten(ops["forward_over_reverse"].matvec(v)) - ref).abs().max() < 1e-12
+    assert (P.flatten(ops["finite_difference"].matvec(v)) - ref).abs().max() < 1e-7
 
 
 def test_frozen_and_unused_parameters():
@@ -164,13 +165,13 @@ def test_vector_helpers():
     assert torch.equal(w[0], torch.tensor([2.5, 3.0])) and torch.equal(w[1], torch.tensor([[8.0]]))
     assert V.norm(V.normalize(u)) == pytest.approx(1.0)
     assert torch.equal(u[0], torch.tensor([1.0, 2.0]))  # inputs untouched
-    flat = V.flatten(u)
+    flat = P.flatten(u)
     assert flat.tolist() == [1.0, 2.0, 3.0]
-    back = V.unflatten(flat, u)
+    back = P.unflatten(flat, u)
     assert all(torch.equal(a, b) for a, b in zip(back, u))
     with pytest.raises(ValueError):
         V.normalize(V.zeros_like(u))
     with pytest.raises(ValueError):
-        V.unflatten(torch.zeros(4), u)
+        P.unflatten(torch.zeros(4), u)
     z = V.rademacher_like([torch.zeros(1000)], torch.Generator().manual_seed(0))[0]
     assert set(z.unique().tolist()) == {-1.0, 1.0}

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ml2bench import flatness as fl
+from ml2bench.parameters import flatten
 
 HVP_METHODS = ("double_backward", "forward_over_reverse", "finite_difference")
 
@@ -122,7 +123,7 @@ def test_hvp_is_evaluated_in_eval_mode():
     twice = fl.HessianOperator(model, loss_fn, batches).matvec(v)
     assert all(torch.equal(a, b) for a, b in zip(results["double_backward"], twice))  # no dropout noise
     for method in ("forward_over_reverse", "finite_difference"):
-        diff = fl.vectors.flatten(results[method]) - fl.vectors.flatten(twice)
+        diff = flatten(results[method]) - flatten(twice)
         assert diff.abs().max() < (1e-12 if method == "forward_over_reverse" else 1e-6)
     model.eval()
     reference = fl.HessianOperator(model, loss_fn, batches).matvec(v)

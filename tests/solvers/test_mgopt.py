@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from ml2bench.errors import UserError
-from ml2bench.solvers.level_objective import LevelObjective, Point, model_vector
+from ml2bench.parameters import model_vector
+from ml2bench.solvers.level_objective import LevelObjective, Point
 from ml2bench.solvers.mgopt import SmootherState, lbfgs_direction
 from ml2bench.solvers.registry import make_solver
 from ml2bench.testing import bind, finest_loss, run_steps
@@ -83,7 +84,7 @@ def test_lbfgs_smoother_is_full_batch_by_default_and_adam_uses_the_problem_batch
 def test_state_holds_the_per_level_smoother_memories():
     _, solver, _ = bind(QUADRATIC, "mgopt[smoother=lbfgs]")
     run_steps(solver, 2)
-    state = solver.state_dict()["mgopt"]
+    state = solver.state_dict()["state"]
     assert state["cycles"] == 2 and len(state["smoothers"]) == 3
     assert all(len(s["pairs_s"]) > 0 for s in state["smoothers"])
     assert isinstance(state["point"], dict) or state["point"] is None

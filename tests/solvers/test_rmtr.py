@@ -10,8 +10,8 @@ from ml2bench.accounting.ledger import WorkLedger
 from ml2bench.accounting.oracle import Oracle
 from ml2bench.problems.registry import make_task
 from ml2bench.solvers import rmtr as rmtr_module
-from ml2bench.solvers.level_objective import (FlatTransfer, LevelObjective, coherent_objective,
-                                              model_vector)
+from ml2bench.parameters import model_vector
+from ml2bench.solvers.level_objective import FlatTransfer, LevelObjective, coherent_objective
 from ml2bench.solvers.registry import make_solver
 from ml2bench.testing import bind, finest_loss, run_steps
 
@@ -195,5 +195,5 @@ def test_stochastic_rmtr_state_round_trip_includes_the_lsr1_memories():
     _, solver, _ = bind(SMALL_NN, "rmtr[subproblem=lsr1,batch_size=40]")
     run_steps(solver, 2)
     state = solver.state_dict()
-    assert len(state["rmtr"]["lsr1"]) == 3 and state["rmtr"]["lsr1"][0]["S"] is not None
-    assert state["rmtr"]["cycles"] == 2
+    assert all(state[f"lsr1_l{level}"]["S"] is not None for level in range(3))
+    assert state["state"]["cycles"] == 2

@@ -9,11 +9,11 @@ from ml2bench.errors import UserError
 from ml2bench.accounting.ledger import WorkLedger
 from ml2bench.accounting.oracle import Oracle
 from ml2bench.problems.registry import make_task
-from ml2bench.solvers.level_objective import LevelObjective, Point, model_vector
+from ml2bench.parameters import model_vector
+from ml2bench.solvers.level_objective import LevelObjective, Point
 from ml2bench.solvers.lsr1 import LSR1
 from ml2bench.solvers.registry import make_solver
-from ml2bench.solvers.trust_region import (TRConfig, reduction_ratio,
-                                           trust_region_iteration)
+from ml2bench.solvers.tr_kernel import TRConfig, reduction_ratio, trust_region_iteration
 from ml2bench.testing import all_params, bind, finest_loss, restore, run_steps, snapshot
 
 QUADRATIC = "quadratic_poisson1d[n=15,levels=1]"
