@@ -116,6 +116,7 @@ class Param:
 
     @property
     def kind(self) -> type:
+        """The value type: ``type`` if declared, else the type of the default."""
         return self.type if self.type is not None else type(self.default)
 
     def describe_range(self) -> str:

@@ -70,6 +70,7 @@ class RestrictedOperator:
         return [u[m] for u, m in zip(full, self.masks) if m is not None]
 
     def matvec(self, v: Sequence[torch.Tensor]) -> Vector:
+        """``R_B H P_B v``: the Hessian restricted to the block's parameters."""
         return self.restrict(self.op.matvec(self.prolong(v)))
 
 

@@ -30,6 +30,7 @@ class VectorOperator(Protocol):
     template: Sequence[torch.Tensor]
 
     def matvec(self, vector: Sequence[torch.Tensor]) -> Vector:  # pragma: no cover
+        """``A v`` as a new parameter-shaped vector (``vector`` is not modified)."""
         ...
 
 

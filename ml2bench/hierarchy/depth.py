@@ -60,6 +60,7 @@ class DepthTransfer:
 
     @property
     def project_inverts_prolong(self) -> bool:
+        """``Π P = I``: injection recovers what was prolongated."""
         return True
 
     def _map(self, values: Sequence[torch.Tensor], block_fn, scale: float = 1.0) -> Params:
@@ -70,14 +71,17 @@ class DepthTransfer:
         return out
 
     def prolong(self, coarse: Sequence[torch.Tensor]) -> Params:
+        """``P``: block parameters interpolated linearly in time (shared layers copied)."""
         fn = interp.vertex_prolong if self.centering == "vertex" else interp.cell_prolong
         return self._map(coarse, fn)
 
     def restrict(self, fine: Sequence[torch.Tensor]) -> Params:
+        """``R = c Pᵀ`` with ``c = adjoint_scale`` (shared layers copied)."""
         fn = (interp.vertex_prolong_adjoint if self.centering == "vertex"
               else interp.cell_prolong_adjoint)
         return self._map(fine, fn, self.adjoint_scale)
 
     def project(self, fine: Sequence[torch.Tensor]) -> Params:
+        """``Π``: injection at the coarse time nodes (vertex) or averaging (cell)."""
         fn = interp.vertex_inject if self.centering == "vertex" else interp.cell_average
         return self._map(fine, fn)

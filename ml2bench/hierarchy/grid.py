@@ -38,14 +38,18 @@ class GridTransfer:
 
     @property
     def project_inverts_prolong(self) -> bool:
+        """``Π P = I``: injection recovers what was prolongated."""
         return True
 
     def prolong(self, coarse: Sequence[torch.Tensor]) -> Params:
+        """``P``: linear interpolation with homogeneous Dirichlet boundary values."""
         return [interp.vertex_prolong(interp.pad_dirichlet(c))[1:-1] for c in coarse]
 
     def restrict(self, fine: Sequence[torch.Tensor]) -> Params:
+        """``R = ½ Pᵀ`` (full weighting), so that ``R A_h P = A_2h``."""
         return [self.adjoint_scale * interp.vertex_prolong_adjoint(interp.pad_dirichlet(f))[1:-1]
                 for f in fine]
 
     def project(self, fine: Sequence[torch.Tensor]) -> Params:
+        """``Π``: injection at the coarse grid points."""
         return [f[1::2].clone() for f in fine]

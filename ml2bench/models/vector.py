@@ -14,7 +14,9 @@ class VectorModel(nn.Module):
         self.x = nn.Parameter(x0.clone())
 
     def forward(self) -> torch.Tensor:
+        """The parameter vector itself."""
         return self.x
 
     def regularization(self) -> torch.Tensor:
+        """No regulariser: the quadratic objective is the whole objective (zero)."""
         return self.x.new_zeros(())

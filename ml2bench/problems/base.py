@@ -33,9 +33,11 @@ class Target:
 
     @property
     def higher_is_better(self) -> bool:
+        """Accuracies are maximised, errors minimised."""
         return self.metric.endswith("acc")
 
     def reached(self, metrics: dict) -> bool:
+        """Whether ``metrics`` (a results row) meets the threshold (NaN: no)."""
         value = metrics.get(self.metric)
         if value is None or value != value:
             return False
@@ -61,10 +63,12 @@ class BatchSampler:
 
     @property
     def full_batch(self) -> bool:
+        """Whether every batch is the whole training set."""
         return self.batch_size >= self.num_samples
 
     @property
     def epoch(self) -> float:
+        """Samples drawn so far, in passes over the training set."""
         return self.samples_drawn / self.num_samples
 
     def next_indices(self) -> torch.Tensor | None:
@@ -80,11 +84,13 @@ class BatchSampler:
         return indices
 
     def state_dict(self) -> dict:
+        """Generator state, permutation, position and samples drawn."""
         return {"generator": self.generator.get_state(), "permutation": self.permutation,
                 "position": self.position, "samples_drawn": self.samples_drawn,
                 "batch_size": self.batch_size}
 
     def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict`'s output (the same batches follow)."""
         self.generator.set_state(state["generator"])
         self.permutation = state["permutation"]
         self.position = state["position"]
@@ -128,6 +134,7 @@ class Task:
 
     @property
     def num_train(self) -> int:
+        """Number of training samples ``N``."""
         return int(self.train[0].shape[0])
 
     @property

@@ -114,6 +114,7 @@ class ImageFamily(ProblemFamily):
     def build_hierarchy(self, name: str, values: dict[str, Any], generator: torch.Generator,
                         sample: tuple, device: torch.device,
                         dtype: torch.dtype) -> Hierarchy:  # pragma: no cover - abstract
+        """The family's models on every level, transfers and measured costs."""
         raise NotImplementedError
 
     def make_task(self, name, values, seed, device):

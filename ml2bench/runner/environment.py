@@ -25,6 +25,7 @@ def git_commit() -> str:
 
 
 def device_name(device: torch.device) -> str:
+    """The GPU's name for a CUDA device, else ``cpu``."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     return "cpu"

@@ -94,6 +94,7 @@ class RunLoop:
 
     @property
     def budget(self) -> float:
+        """The run's work-unit budget."""
         return self.stopping.budget
 
     # -- evaluation ------------------------------------------------------------------

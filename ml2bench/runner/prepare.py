@@ -36,6 +36,7 @@ class PreparedRun:
 
     @property
     def label(self) -> str:
+        """``problem × solver (seed s)`` for progress and failure messages."""
         return f"{self.spec.problem} × {self.spec.solver} (seed {self.spec.seed})"
 
 

@@ -25,6 +25,7 @@ class Suite:
 
 
 def suite_directory() -> Path:
+    """Where the built-in suites live (``problems/suites``)."""
     return spec_directory() / "suites"
 
 

@@ -33,6 +33,7 @@ class SweepReport:
     failed: list[str] = field(default_factory=list)
 
     def add(self, label: str, status: str) -> None:
+        """Count one run's final ``status`` (``up-to-date`` if it was skipped)."""
         if status == "up-to-date":
             self.up_to_date += 1
             return

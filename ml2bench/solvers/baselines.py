@@ -28,6 +28,7 @@ class TorchOptimSolver(Solver):
     full_batch_default: ClassVar[bool] = False
 
     def optimizer_kwargs(self) -> dict:  # pragma: no cover - abstract
+        """Keyword arguments of :attr:`optimizer_class` from the hyperparameters."""
         raise NotImplementedError
 
     def init(self, task, oracle, generator, level: int = 0) -> None:

@@ -76,6 +76,7 @@ class LevelObjective:
 
     @property
     def model(self) -> nn.Module:
+        """The level's model (the objective writes its iterates there)."""
         return self.oracle.model(self.level)
 
     def _linear(self, x: Tensor) -> float:

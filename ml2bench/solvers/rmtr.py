@@ -100,6 +100,7 @@ class LevelLog:
     correction_decrease: float = 0.0
 
     def record(self, it: TRIteration, reach: float) -> None:
+        """Add one smoothing iteration taken with radius ``reach``."""
         self.smooth_steps += 1
         self.smooth_accepted += int(it.accepted)
         self.decrease += it.decrease
