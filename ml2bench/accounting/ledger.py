@@ -15,11 +15,17 @@ from __future__ import annotations
 
 from collections import defaultdict
 from contextlib import contextmanager
-from typing import Iterator, Sequence
+from typing import Iterable, Iterator, Sequence
 
 from ml2bench.hierarchy.base import LevelCost
 
-KINDS = ("forward", "grad", "hvp")
+#: Evaluation kinds: ``hvp`` is a Hessian-vector product that linearises the gradient
+#: (the first of a Krylov solve), ``hvp_more`` a further product through the same
+#: linearisation (:mod:`ml2bench.hessian`).
+KINDS = ("forward", "grad", "hvp", "hvp_more")
+
+#: The kinds that are Hessian-vector products.
+HVP_KINDS = ("hvp", "hvp_more")
 
 
 class WorkLedger:
@@ -79,10 +85,16 @@ class WorkLedger:
         finally:
             self._subdomain = previous
 
-    def count(self, kind: str, level: int | None = None) -> int:
-        """Number of evaluations of ``kind`` (on ``level``, or on all levels)."""
+    def count(self, kind: str | Iterable[str], level: int | None = None) -> int:
+        """Number of evaluations of ``kind`` (one kind or several) on ``level``, or on
+        all levels."""
+        kinds = {kind} if isinstance(kind, str) else set(kind)
         return sum(n for (lvl, k), n in self.evaluations.items()
-                   if k == kind and (level is None or lvl == level))
+                   if k in kinds and (level is None or lvl == level))
+
+    def hvp_count(self, level: int | None = None) -> int:
+        """Number of Hessian-vector products of both kinds, ``hvp`` and ``hvp_more``."""
+        return self.count(HVP_KINDS, level)
 
     def work_units_by_level(self) -> list[float]:
         """Work units charged on each level."""

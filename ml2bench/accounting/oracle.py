@@ -3,6 +3,12 @@
 Every call charges the task's :class:`~ml2bench.accounting.ledger.WorkLedger` with the
 evaluation's kind, level and number of samples, so work units cannot be forgotten.
 Evaluations act on the current parameters of the level's model.
+
+Hessian-vector products come in two forms: :meth:`Oracle.hvp` (one-shot, kind ``hvp``)
+and :meth:`Oracle.hessian`, an operator for Krylov solvers that linearises the
+gradient on its first product (kind ``hvp``) and reuses the linearisation for every
+following product at the same parameters (kind ``hvp_more``); see
+:mod:`ml2bench.hessian`.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import torch
 from torch import nn
 
 from ml2bench.accounting.ledger import WorkLedger
+from ml2bench.hessian import LinearisedGradient, hessian_vector_product
 
 if TYPE_CHECKING:  # pragma: no cover
     from ml2bench.problems.base import Task
@@ -67,13 +74,80 @@ class Oracle:
                 param.grad = grad
         return loss.detach(), grads
 
+    def _objective(self, batch: tuple, level: int):
+        return lambda: self.task.objective(self.model(level), batch)
+
     def hvp(self, batch: tuple, vector: Sequence[torch.Tensor],
             level: int = 0) -> list[torch.Tensor]:
-        """Hessian-vector product ``∇²f · v`` by double backward; charged as an HVP."""
+        """One-shot Hessian-vector product ``∇²f · v`` by double backward (Pearlmutter
+        1994, :func:`~ml2bench.hessian.hessian_vector_product`); charged as an ``hvp``."""
         self.ledger.charge(level, "hvp", batch_size_of(batch))
-        params = self.params(level)
-        with torch.enable_grad():
-            loss = self.task.objective(self.model(level), batch)
-            grads = torch.autograd.grad(loss, params, create_graph=True)
-            dot = sum((g * v).sum() for g, v in zip(grads, vector))
-            return [h.detach() for h in torch.autograd.grad(dot, params)]
+        return hessian_vector_product(self._objective(batch, level), self.params(level), vector)
+
+    def hessian(self, batch: tuple, level: int = 0) -> "CountedHessian":
+        """The Hessian of the objective on ``batch`` at the level's current parameters,
+        as a counted operator that linearises once and reuses the linearisation
+        (:class:`CountedHessian`)."""
+        return CountedHessian(self, batch, level)
+
+
+class CountedHessian:
+    r"""``v ↦ ∇²f_l(θ) v`` on one batch, linearised on the first product.
+
+    The first product linearises the gradient at the level model's current parameters
+    (forward + backward with ``create_graph``, :class:`~ml2bench.hessian.LinearisedGradient`)
+    and is charged as kind ``hvp``; every following product is one double backward
+    through the retained graph (Pearlmutter 1994),
+
+    .. math:: ∇^2 f(θ_0)\, v = J_{∇f}(θ_0)^{\mathsf T} v,
+
+    charged as kind ``hvp_more``. If the parameters have changed since (in place, e.g.
+    by ``load_vector``), the next product linearises again and is charged ``hvp``.
+
+    The graph lives as long as this object (or until :meth:`release`): create one per
+    subproblem solve and drop it when the solve ends.
+
+    Parameters
+    ----------
+    oracle : Oracle
+        Charges its ledger.
+    batch : tuple
+        The batch of every product.
+    level : int
+        Hierarchy level.
+
+    Attributes
+    ----------
+    num_linearisations, num_products : int
+        Linearisations (= products charged ``hvp``) and products computed.
+    """
+
+    def __init__(self, oracle: Oracle, batch: tuple, level: int = 0) -> None:
+        self.oracle, self.batch, self.level = oracle, batch, level
+        self.num_linearisations = 0
+        self.num_products = 0
+        self._linear: LinearisedGradient | None = None
+
+    @property
+    def is_current(self) -> bool:
+        """Whether a linearisation exists at the model's current parameters (the next
+        product is then charged ``hvp_more``)."""
+        return self._linear is not None and self._linear.is_current
+
+    def __call__(self, vector: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        """``∇²f_l(θ) v`` at the current parameters, detached; ``v`` is not modified."""
+        samples = batch_size_of(self.batch)
+        if self.is_current:
+            self.oracle.ledger.charge(self.level, "hvp_more", samples)
+        else:
+            self.oracle.ledger.charge(self.level, "hvp", samples)
+            self._linear = None  # free the old graph before building the new one
+            self._linear = LinearisedGradient(self.oracle._objective(self.batch, self.level),
+                                              self.oracle.params(self.level))
+            self.num_linearisations += 1
+        self.num_products += 1
+        return self._linear.product(vector)
+
+    def release(self) -> None:
+        """Drop the linearisation (its graph); a later product linearises again."""
+        self._linear = None

@@ -10,8 +10,12 @@ For the size-weighted loss ``L(θ) = Σ_b (n_b/N) L_b(θ)`` over the evaluation 
 computed by one of
 
 ``double_backward``
-    Pearlmutter (1994) by reverse-over-reverse: ``g = autograd.grad(L_b, θ,
-    create_graph=True)`` then ``autograd.grad(<g, v>, θ)``. About 2–3× a gradient.
+    Pearlmutter (1994) by reverse-over-reverse with the kernel of
+    :mod:`ml2bench.hessian`: ``g = autograd.grad(L_b, θ, create_graph=True)``
+    (linearise), then ``autograd.grad(g, θ, grad_outputs=v, retain_graph=True)``
+    (product). With ``reuse_graph`` (default) each batch is linearised once per
+    parameter point and every further product (all of a Lanczos run) is only the
+    second stage.
 ``forward_over_reverse``
     ``torch.func.jvp(torch.func.grad(L_b), (θ,), (v,))`` on a
     :func:`torch.func.functional_call` of the model — the directional derivative of
@@ -46,11 +50,11 @@ from ml2bench.flatness.evaluation import (
     BatchedLoss,
     LossFn,
     accumulate,
-    gradient_of,
 )
 from ml2bench.flatness.state import evaluation_mode
-from ml2bench.parameters import flatten, restore_, unflatten
 from ml2bench.flatness.vectors import Vector, VectorOperator, norm, numel, zeros_like
+from ml2bench.hessian import LinearisedGradient, hessian_vector_product, parameter_versions
+from ml2bench.parameters import flatten, restore_, unflatten
 
 METHODS = ("double_backward", "forward_over_reverse", "finite_difference")
 
@@ -71,14 +75,9 @@ class _LossModule(nn.Module):
 def hvp_double_backward(
     model: nn.Module, loss_fn: LossFn, batch: tuple, params: Sequence[torch.Tensor], v: Vector
 ) -> Vector:
-    """``∇²L_b v`` of one batch by reverse-over-reverse differentiation."""
-    with torch.enable_grad():
-        loss = loss_fn(model, batch)
-        grads = gradient_of(loss, params, create_graph=True)
-        inner = sum((g * u).sum() for g, u in zip(grads, v))
-        if not isinstance(inner, torch.Tensor) or not inner.requires_grad:
-            return zeros_like(params)  # the gradient does not depend on θ: H = 0
-        return list(gradient_of(inner, params))
+    """One-shot ``∇²L_b v`` of one batch by reverse-over-reverse differentiation
+    (:func:`ml2bench.hessian.hessian_vector_product`, Pearlmutter 1994)."""
+    return hessian_vector_product(lambda: loss_fn(model, batch), params, v)
 
 
 def hvp_forward_over_reverse(
@@ -135,11 +134,26 @@ class HessianOperator:
     fd_eps : float, optional
         Finite differences only: relative step, ``ε = fd_eps (1+‖θ‖)/‖v‖``;
         default ``ε_mach^{1/3}`` of the parameter dtype.
+    reuse_graph : bool
+        ``double_backward`` only. If true (default), the gradient of every batch is
+        linearised once (forward + backward with ``create_graph``,
+        :class:`~ml2bench.hessian.LinearisedGradient`) and each product is one double
+        backward through the retained graphs, ``H v = Σ_b (n_b/N) J_{∇L_b}^T v``
+        (Pearlmutter 1994): the first product costs as before, the following ones about
+        two gradients instead of three. The linearisation is rebuilt when the
+        parameters or buffers change (in place or by reassignment; detected by their
+        version counters) and dropped by :meth:`reset`. **Memory:** the graphs of all
+        batches of ``D_H`` (the activations of a create-graph backward over up to 5000
+        samples) stay alive as long as the operator and its parameters are unchanged.
+        If false, every product is one-shot (linearise, multiply, free).
 
     Attributes
     ----------
     num_hvps : int
         Hessian-vector products computed (:meth:`matvec` calls).
+    num_linearisations : int
+        Passes over ``batches`` that linearised the gradient (``reuse_graph`` only;
+        ``num_hvps - num_linearisations`` products reused a linearisation).
     num_passes : int
         Full passes over ``batches`` (an autograd HVP, a loss or a gradient is one
         pass; a finite-difference HVP is two gradient passes).
@@ -154,6 +168,7 @@ class HessianOperator:
         batches: Sequence[tuple],
         method: str = "double_backward",
         fd_eps: float | None = None,
+        reuse_graph: bool = True,
     ) -> None:
         if method not in METHODS:
             raise ValueError(f"Unknown HVP method {method!r}; choose one of {METHODS}.")
@@ -163,9 +178,22 @@ class HessianOperator:
         self.method = method
         self.fd_eps = fd_eps
         self.evaluator = BatchedLoss(model, loss_fn, batches)
+        self.reuse_graph = bool(reuse_graph)
         self.num_hvps = 0
+        self.num_linearisations = 0
         self.seconds = 0.0
         self._hvp_passes = 0
+        self._linearised: list[LinearisedGradient] | None = None
+        self._linearised_key: tuple | None = None
+
+    def reset(self) -> None:
+        """Drop the retained linearisation (frees its graphs); the next product of the
+        ``double_backward`` method linearises again."""
+        self._linearised = None
+        self._linearised_key = None
+
+    def _state_key(self, params: Sequence[torch.Tensor]) -> tuple:
+        return parameter_versions(list(params) + list(self.model.buffers()))
 
     @property
     def template(self) -> list[nn.Parameter]:
@@ -200,12 +228,30 @@ class HessianOperator:
         return result
 
     def _matvec_autograd(self, params: list[nn.Parameter], v: Vector) -> Vector:
+        if self.method == "double_backward" and self.reuse_graph:
+            return self._matvec_reused(params, v)
         kernel = _BATCH_KERNELS[self.method]
         total = None
         ev = self.evaluator
         with evaluation_mode(self.model):
             for weight, batch in zip(ev.weights, ev.batches):
                 total = accumulate(total, weight, kernel(self.model, ev.loss_fn, batch, params, v))
+        self._hvp_passes += 1
+        return total
+
+    def _matvec_reused(self, params: list[nn.Parameter], v: Vector) -> Vector:
+        ev = self.evaluator
+        with evaluation_mode(self.model):
+            if self._linearised is None or self._linearised_key != self._state_key(params):
+                self._linearised = None  # free the old graphs first
+                self._linearised = [
+                    LinearisedGradient(lambda batch=batch: ev.loss_fn(self.model, batch), params)
+                    for batch in ev.batches]
+                self._linearised_key = self._state_key(params)
+                self.num_linearisations += 1
+            total = None
+            for weight, linear in zip(ev.weights, self._linearised):
+                total = accumulate(total, weight, linear.product(v))
         self._hvp_passes += 1
         return total
 

@@ -14,6 +14,7 @@ Invariants (tested for every transfer): ``project(prolong(x)) == x`` when
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Protocol, Sequence
 
@@ -29,14 +30,25 @@ class LevelCost:
 
     Each entry is ``FLOPs(kind on level l, batch b) / FLOPs(forward+backward on level 0,
     batch b)``, measured with :class:`torch.utils.flop_counter.FlopCounterMode`.
+
+    ``hvp`` is a Hessian-vector product that linearises the gradient (forward, backward
+    with ``create_graph``, one double backward); ``hvp_more`` a further product through
+    that linearisation (one double backward, :mod:`ml2bench.hessian`). Left out (or
+    NaN), ``hvp_more`` is taken equal to ``hvp``.
     """
 
     forward: float
     grad: float
     hvp: float
+    hvp_more: float = math.nan
+
+    def __post_init__(self) -> None:
+        if math.isnan(self.hvp_more):
+            object.__setattr__(self, "hvp_more", self.hvp)
 
     def of(self, kind: str) -> float:
-        """Relative cost of the evaluation kind ``"forward"``, ``"grad"`` or ``"hvp"``."""
+        """Relative cost of the evaluation kind ``"forward"``, ``"grad"``, ``"hvp"`` or
+        ``"hvp_more"``."""
         return getattr(self, kind)
 
 
@@ -97,5 +109,5 @@ class Hierarchy:
         for index, level in enumerate(self.levels):
             rows.append({"level": index, **level.info, "parameters": level.num_parameters,
                          "cost_forward": level.cost.forward, "cost_grad": level.cost.grad,
-                         "cost_hvp": level.cost.hvp})
+                         "cost_hvp": level.cost.hvp, "cost_hvp_more": level.cost.hvp_more})
         return rows

@@ -7,7 +7,10 @@ products and convolutions, forward and backward). Kinds:
 
 * ``forward`` — the objective alone (including any input derivatives a PINN needs);
 * ``grad`` — objective and its parameter gradient;
-* ``hvp`` — a Hessian-vector product by double backward.
+* ``hvp`` — a Hessian-vector product that linearises the gradient: forward, backward
+  with ``create_graph`` and one double backward (:class:`~ml2bench.hessian.LinearisedGradient`);
+* ``hvp_more`` — a further product through that retained linearisation (one double
+  backward, :meth:`~ml2bench.hessian.LinearisedGradient.product`; Pearlmutter 1994).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
+from ml2bench.hessian import LinearisedGradient
 from ml2bench.hierarchy.base import LevelCost
 
 
@@ -68,8 +72,16 @@ def count_flops(fn: Callable[[], object]) -> int:
 
 
 def evaluation_flops(model: nn.Module, objective: Objective, batch: tuple) -> dict[str, int]:
-    """FLOPs of one forward, one gradient and one HVP of ``objective`` on ``batch``."""
+    """FLOPs of one forward, one gradient, one first HVP and one further HVP of
+    ``objective`` on ``batch``.
+
+    The first HVP (``hvp``) counts the linearisation of the gradient and its first
+    product; ``hvp_more`` counts a second product through the retained graph
+    (:class:`~ml2bench.hessian.LinearisedGradient`, Pearlmutter 1994).
+    """
     params = [p for p in model.parameters() if p.requires_grad]
+    vector = [torch.ones_like(p) for p in params]
+    linearised: list[LinearisedGradient] = []
 
     def forward():
         with torch.enable_grad():
@@ -79,15 +91,15 @@ def evaluation_flops(model: nn.Module, objective: Objective, batch: tuple) -> di
         loss = objective(model, batch)
         torch.autograd.grad(loss, params)
 
-    def hessian_vector():
-        loss = objective(model, batch)
-        grads = torch.autograd.grad(loss, params, create_graph=True)
-        vector = [torch.ones_like(p) for p in params]
-        dot = sum((g * v).sum() for g, v in zip(grads, vector))
-        torch.autograd.grad(dot, params)
+    def first_product():
+        linearised.append(LinearisedGradient(lambda: objective(model, batch), params))
+        linearised[0].product(vector)
 
-    return {"forward": count_flops(forward), "grad": count_flops(gradient),
-            "hvp": count_flops(hessian_vector)}
+    flops = {"forward": count_flops(forward), "grad": count_flops(gradient),
+             "hvp": count_flops(first_product)}
+    flops["hvp_more"] = count_flops(lambda: linearised[0].product(vector))
+    linearised[0].release()
+    return flops
 
 
 def measure_level_costs(models: Sequence[nn.Module], objective: Objective,
@@ -99,4 +111,5 @@ def measure_level_costs(models: Sequence[nn.Module], objective: Objective,
         raise RuntimeError("the FLOP counter saw no work in the finest gradient; "
                            "the objective must use matrix products or convolutions")
     return [LevelCost(forward=f["forward"] / reference, grad=f["grad"] / reference,
-                      hvp=f["hvp"] / reference) for f in flops]
+                      hvp=f["hvp"] / reference, hvp_more=f["hvp_more"] / reference)
+            for f in flops]

@@ -116,8 +116,22 @@ class LevelObjective:
                                        self.level))
 
     def hessian(self, x: Tensor):
-        """The matrix-vector product ``v ↦ ∇²h(x) v`` (for the subproblem solvers)."""
-        return lambda vector: self.hvp(x, vector)
+        """The matrix-vector product ``v ↦ ∇²h(x) v`` (for the subproblem solvers).
+
+        The first product linearises the gradient at ``x`` (charged ``hvp``), the
+        following ones reuse that linearisation (charged ``hvp_more``; see
+        :class:`~ml2bench.accounting.oracle.CountedHessian`). The linearisation lives
+        as long as the returned closure: one per subproblem solve.
+        """
+        operator = self.oracle.hessian(self.batch, self.level)
+        params = list(self.model.parameters())
+
+        def matvec(vector: Tensor) -> Tensor:
+            if not operator.is_current:  # first product, or the model has moved since
+                load_vector(self.model, x)
+            return flatten(operator(unflatten(vector, params)))
+
+        return matvec
 
 
 class FlatTransfer:

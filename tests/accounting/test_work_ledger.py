@@ -15,7 +15,7 @@ def test_four_sgd_steps_with_quarter_batches_log_one_work_unit():
     task, solver, ledger = bind(problem, "sgd[lr=0.01]")
     run_steps(solver, 4)
     assert ledger.work_units == pytest.approx(1.0, abs=1e-12)
-    assert ledger.count("grad") == 4 and ledger.count("hvp") == 0
+    assert ledger.count("grad") == 4 and ledger.hvp_count() == 0
     assert solver.epoch == pytest.approx(1.0)
 
 

@@ -133,6 +133,31 @@ class EvaluationRecorder(Oracle):
         assert all(v.shape == p.shape for v, p in zip(vector, self.params(level)))
         return super().hvp(batch, vector, level)
 
+    def hessian(self, batch, level=0):
+        operator = super().hessian(batch, level)
+
+        def product(vector):
+            kind = "hvp_more" if operator.is_current else "hvp"  # reuses its linearisation
+            self._note(batch, level, kind)
+            assert all(v.shape == p.shape for v, p in zip(vector, self.params(level)))
+            return operator(vector)
+
+        return _Operator(operator, product)
+
+
+class _Operator:
+    """A recorded :class:`~ml2bench.accounting.oracle.CountedHessian`."""
+
+    def __init__(self, operator, product):
+        self.operator, self.product = operator, product
+
+    @property
+    def is_current(self):
+        return self.operator.is_current
+
+    def __call__(self, vector):
+        return self.product(vector)
+
 
 @pytest.mark.parametrize("label", ["rmtr", "rmtr[batch_size=40]", "mgopt",
                                    "mgopt[smoother=lbfgs]"])
