@@ -163,8 +163,9 @@ def _read(path: Path, unreadable: list[str] | None) -> pd.DataFrame | None:
     try:
         return pd.read_parquet(path)
     except Exception as error:  # pyarrow raises ArrowInvalid, OSError, ...
-        reason = str(error).splitlines()[0] if str(error) else ""
-        text = f"{path} ({type(error).__name__}: {reason[:120]})"
+        reason = (str(error).splitlines() or [""])[0].replace(f"'{path}'", "it")
+        reason = reason if len(reason) <= 160 else reason[:159] + "…"
+        text = f"{path} ({type(error).__name__}: {reason})"
         if unreadable is None:
             raise UserError(f"cannot read results file {text}; {REPAIR}") from None
         unreadable.append(text)
@@ -172,7 +173,8 @@ def _read(path: Path, unreadable: list[str] | None) -> pd.DataFrame | None:
 
 
 #: How to repair an unreadable results file (part of the error messages).
-REPAIR = ("delete it and run the same `ml2bench run` command again to recompute that run")
+REPAIR = ("run the same `ml2bench run` command again to recompute that run (it replaces "
+          "the file), or delete the file")
 
 
 def _concat(paths: list[Path], unreadable: list[str] | None = None) -> pd.DataFrame:

@@ -159,7 +159,7 @@ def test_corrupt_results_file_is_named_skipped_and_exit_2(capsys, tmp_path, resu
     bad = sorted((out / "runs").glob("*.parquet"))[0]
     bad.write_bytes(b"PAR1 this is not parquet")
     code, stdout, err = run_cli(capsys, command, "--out", out)
-    assert_one_line_error(code, err, str(bad), "delete it", "ml2bench run")
+    assert_one_line_error(code, err, str(bad), "recompute", "ml2bench run")
     assert stdout.strip()  # the readable runs are still shown / drawn
     if command == "table":
         assert "lbfgs" in stdout or "sgd" in stdout
