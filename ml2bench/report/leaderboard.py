@@ -205,7 +205,8 @@ def time_to_target(df: pd.DataFrame) -> pd.DataFrame:
                "wu_to_target", "time_to_target_s"]
     if df.empty:
         return pd.DataFrame(columns=columns)
-    observed = {name: problem_metric(name, group) for name, group in df.groupby("problem", sort=False)}
+    observed = {name: problem_metric(name, group)
+                for name, group in df.groupby("problem", sort=False)}
     records = []
     for run_id, run in _ordered(df).groupby("run_id", sort=True):
         first = run.iloc[0]

@@ -36,7 +36,8 @@ def assert_one_line_error(code, err, *needles):
 @pytest.mark.parametrize("a,b", [
     ((QUAD, "sgd"), (QUAD, "sgd[lr=0.1]")),
     ((QUAD, "sgd[lr=1]"), (QUAD, "sgd[lr=1.0]")),
-    ((QUAD, "sgd"), ("quadratic_poisson1d[quick=true,dtype=float64,n=63]", "sgd[momentum=0.9,weight_decay=0]")),
+    ((QUAD, "sgd"), ("quadratic_poisson1d[quick=true,dtype=float64,n=63]",
+                     "sgd[momentum=0.9,weight_decay=0]")),
     (("peaks_resnet[quick=true]", "sgd"), ("peaks_resnet[blocks=17,levels=3,budget=15]", "sgd")),
     (("peaks_resnet[quick=true]", "sgd"), ("peaks_resnet[quick=true,levels=3]", "sgd")),
 ])
