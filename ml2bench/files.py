@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
+
+from ml2bench.errors import UserError
 
 
 def _umask() -> int:
@@ -56,3 +59,16 @@ def write_text(path: str | Path, text: str) -> Path:
             handle.write(text)
 
     return atomic_save(path, write)
+
+
+@contextmanager
+def writing_to(folder: str | Path) -> Iterator[None]:
+    """Turn an :class:`OSError` raised while writing into ``folder`` (read-only folder,
+    full disk) into a one-sentence :class:`UserError` naming the file."""
+    try:
+        yield
+    except OSError as error:
+        target = error.filename or folder
+        raise UserError(f"cannot write {target}: {error.strerror or error}; make {folder} "
+                        "writable, or copy the results folder to a writable place and pass "
+                        "its path with --out") from None

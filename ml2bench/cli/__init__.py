@@ -167,44 +167,67 @@ def cmd_run(args) -> int:
                    metrics=tuple(m.strip() for m in metrics if m.strip()))
     report = run_sweep(specs, args.out, jobs=args.jobs, progress=not args.no_progress)
     done = ", ".join(f"{n} {s}" for s, n in sorted(report.statuses.items())) or "nothing new"
-    print(f"{len(specs)} runs: {report.up_to_date} up to date; {done}; results in {args.out}")
+    total = report.up_to_date + sum(report.statuses.values())
+    print(f"{total} runs: {report.up_to_date} up to date; {done}; results in {args.out}")
     for label in report.failed:
         print(f"failed: {label} (see the error column of its results file)", file=sys.stderr)
+    if report.failed:  # diverged is a result; failed is not: exit 1 so that scripts notice
+        print(f"ml2bench: {len(report.failed)} of {total} runs failed", file=sys.stderr)
+        return 1
     return 0
 
 
 def _load_results(out: str):
+    """The store and its runs; unreadable files are skipped and listed (third value)."""
     from ml2bench.runner.store import ResultsStore
     store = ResultsStore(out)
-    runs = store.load_runs()
+    unreadable: list[str] = []
+    runs = store.load_runs(unreadable)
     if runs.empty:
+        _check_readable(unreadable)
         raise UserError(f"no results in {out}/runs; run e.g. `ml2bench run quick --out {out}` first")
-    return store, runs
+    return store, runs, unreadable
+
+
+def _check_readable(unreadable: list[str]) -> None:
+    """After the output of the readable runs: one error line for the skipped files."""
+    unreadable = list(dict.fromkeys(unreadable))
+    if unreadable:
+        from ml2bench.runner.store import REPAIR
+        raise UserError(f"skipped {len(unreadable)} unreadable results file(s): "
+                        f"{'; '.join(unreadable)}; {REPAIR}")
 
 
 def cmd_table(args) -> int:
     from ml2bench.report.leaderboard import format_table, leaderboard
-    store, runs = _load_results(args.out)
-    flatness = store.load_flatness() if args.flatness else None
+    store, runs, unreadable = _load_results(args.out)
+    flatness = store.load_flatness(unreadable) if args.flatness else None
     if args.flatness and (flatness is None or flatness.empty):
         raise UserError(f"no flatness results in {args.out}/flatness; run with --metrics first")
-    print(format_table(leaderboard(runs, flatness=flatness), args.format))
+    print(format_table(leaderboard(runs, flatness=flatness), args.format), flush=True)
+    _check_readable(unreadable)
     return 0
 
 
 def cmd_plot(args) -> int:
+    from ml2bench.files import writing_to
     from ml2bench.report.plots import plot_all
-    _, runs = _load_results(args.out)
-    paths = plot_all(runs, Path(args.out) / "plots", x=args.x)
+    _, runs, unreadable = _load_results(args.out)
+    with writing_to(Path(args.out) / "plots"):
+        paths = plot_all(runs, Path(args.out) / "plots", x=args.x)
     for path in paths:
         print(path)
+    _check_readable(unreadable)
     return 0
 
 
 def cmd_report(args) -> int:
+    from ml2bench.files import writing_to
     from ml2bench.report.html import write_report
-    _load_results(args.out)
-    print(write_report(args.out, Path(args.out) / "report"))
+    _, _, unreadable = _load_results(args.out)
+    with writing_to(Path(args.out) / "report"):
+        print(write_report(args.out, Path(args.out) / "report", unreadable=unreadable))
+    _check_readable(unreadable)
     return 0
 
 

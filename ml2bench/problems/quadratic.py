@@ -83,6 +83,11 @@ class QuadraticPoisson1D(ProblemFamily):
         except ValueError as error:
             raise UserError(f"{name}: {error}") from None
 
+    def optimal_loss(self, values):
+        """``f* = f(A⁻¹b) = −½ bᵀA⁻¹b`` (float64)."""
+        n = values["n"]
+        return float(-0.5 * poisson_rhs(n) @ exact_minimiser(n))
+
     def make_task(self, name, values, seed, device):
         n, dtype = values["n"], getattr(torch, values["dtype"])
         self.check_params(name, values)

@@ -46,6 +46,16 @@ class ProblemFamily:
         """Raise :class:`UserError` if the parameter values are inconsistent (e.g. more
         levels than the depth allows); called before a sweep starts."""
 
+    def num_levels(self, values: dict[str, Any]) -> int:
+        """Levels of the task's hierarchy, known from the parameters without building it
+        (the ``levels`` parameter of families that declare one, else 1)."""
+        return int(values.get("levels", 1))
+
+    def optimal_loss(self, values: dict[str, Any]) -> float | None:
+        """The exact minimum ``f*`` of the training objective when it is known (None:
+        unknown); plots then show ``f − f*`` on a log scale."""
+        return None
+
     def check_available(self, name: str, values: dict[str, Any]) -> None:
         """Raise :class:`UserError` if something the task needs (data files) is missing.
 
@@ -130,11 +140,20 @@ def load_specs(directory: Path | None = None) -> dict[str, ProblemSpec]:
     if not directory.is_dir():
         raise UserError(f"problem spec directory {directory} does not exist; "
                         "set ML2BENCH_PROBLEMS to the folder holding NAME.toml specs")
-    specs = {}
-    for path in sorted(directory.glob("*.toml")):
-        spec = load_spec(path)
-        specs[spec.name] = spec
-    return specs
+    paths = sorted(directory.glob("*.toml"))
+    key = (str(directory), tuple((str(p), p.stat().st_mtime_ns) for p in paths))
+    if key not in _SPEC_CACHE:  # a sweep resolves every run's problem: parse files once
+        specs = {}
+        for path in paths:
+            spec = load_spec(path)
+            specs[spec.name] = spec
+        _SPEC_CACHE.clear()
+        _SPEC_CACHE[key] = specs
+    return dict(_SPEC_CACHE[key])
+
+
+#: The specs last read, keyed by folder and the files' modification times.
+_SPEC_CACHE: dict[tuple, dict[str, ProblemSpec]] = {}
 
 
 def resolve_problem(label: str) -> tuple[ProblemSpec, dict[str, Any], dict[str, Any]]:

@@ -59,7 +59,7 @@ def table_html(frame: pd.DataFrame, digits: int = 3) -> str:
     body = []
     for row in rows:
         status = row[list(frame.columns).index("status")] if "status" in frame else ""
-        css = ' class="skipped"' if status == "skipped" else ""
+        css = ' class="skipped"' if status.startswith("skipped") else ""
         tds = "".join(f'<td class="num">{html.escape(v)}</td>' if num else
                       f"<td>{html.escape(v)}</td>" for v, num in zip(row, numeric))
         body.append(f"<tr{css}>{tds}</tr>")
@@ -94,9 +94,10 @@ def render_html(board: pd.DataFrame, figures: dict[str, list[str]], title: str,
              'tables: <a href="leaderboard.md">Markdown</a>, <a href="leaderboard.csv">CSV</a>, '
              '<a href="leaderboard.tex">LaTeX</a></p>',
              "<h2>Leaderboard</h2>",
-             '<p class="note">Medians over seeds. WU to target and time to target: median '
-             "over the seeds that reached the target (reached = k/n). 1 WU = one full "
-             "fine-level gradient over the training set.</p>",
+             '<p class="note">Medians over seeds (over two seeds the median is their mean; '
+             "seeds = how many). WU to target and time to target: median over the seeds "
+             "that reached the target (reached = k/n). 1 WU = one full fine-level gradient "
+             "over the training set. Skipped rows give the solver's reason.</p>",
              table_html(board), "<h2>Convergence</h2>"]
     for label, images in figures.items():
         anchor = html.escape(label, quote=True)
@@ -109,7 +110,8 @@ def render_html(board: pd.DataFrame, figures: dict[str, list[str]], title: str,
 
 
 def write_report(store_root: str | Path, out_dir: str | Path,
-                 x_axes: tuple[str, ...] = REPORT_X) -> Path:
+                 x_axes: tuple[str, ...] = REPORT_X, unreadable: list[str] | None = None
+                 ) -> Path:
     """Write the leaderboard (md, csv, tex), the figures and ``index.html`` to ``out_dir``.
 
     Parameters
@@ -120,6 +122,9 @@ def write_report(store_root: str | Path, out_dir: str | Path,
         Report folder, created if needed (may be the results folder itself).
     x_axes : tuple of str
         X axes of the figures (one PNG per problem and axis).
+    unreadable : list of str, optional
+        If given, results files that cannot be read are skipped and described here;
+        else the first one raises :class:`UserError`.
 
     Returns
     -------
@@ -132,12 +137,12 @@ def write_report(store_root: str | Path, out_dir: str | Path,
         If the results folder holds no finished runs.
     """
     store = ResultsStore(store_root)
-    df = store.load_runs()
+    df = store.load_runs(unreadable)
     if df.empty:
         raise UserError(f"no results in {Path(store_root) / 'runs'}; run `ml2bench run "
                         f"--out {store_root}` first")
     out = Path(out_dir)
-    board = leaderboard(df, store.load_flatness())
+    board = leaderboard(df, store.load_flatness(unreadable))
     for name, fmt in (("leaderboard.md", "md"), ("leaderboard.csv", "csv"),
                       ("leaderboard.tex", "latex")):
         write_text(out / name, format_table(board, fmt))

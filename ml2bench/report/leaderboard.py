@@ -4,7 +4,10 @@ Input is the frame of :meth:`ml2bench.runner.store.ResultsStore.load_runs` (one 
 checkpoint; the last row of a run, the one with the largest ``step``, carries its final
 status). Per run we take the final row (:func:`final_rows`) and the first checkpoint
 where the problem's target is reached (:func:`time_to_target`); per (problem, solver)
-we report medians over seeds (:func:`leaderboard`).
+we report medians over seeds (:func:`leaderboard`; over two seeds the median is their
+mean). A row is one *setting*: one problem variant, one solver configuration and the
+same run options; each seed counts once (:func:`one_run_per_seed`), and settings of one
+solver that differ in run options get labels that say how (:func:`solver_labels`).
 
 Targets (:func:`target_of`): the threshold is the problem parameter ``target``; the
 metric is the problem's test metric (``test_acc``, reached when ``>=`` the threshold,
@@ -110,6 +113,16 @@ def metric_column(df: pd.DataFrame) -> str:
     return "test_rel_l2"
 
 
+def problem_metric(problem: str, df: pd.DataFrame) -> str:
+    """The test metric of ``problem``: the one with values in ``df``; if neither has any
+    (all runs failed before an evaluation), the one its family declares in the registry
+    (so that the target shown is right), else ``test_rel_l2``."""
+    for column in ("test_acc", "test_rel_l2"):
+        if column in df and df[column].notna().any():
+            return column
+    return _registry_metric(problem) or metric_column(df)
+
+
 def _ordered(df: pd.DataFrame) -> pd.DataFrame:
     """Rows sorted by run, then step (then work units), keeping ties stable."""
     keys = [k for k in ("run_id", "step", "work_units") if k in df]
@@ -161,7 +174,9 @@ def problem_labels(df: pd.DataFrame) -> pd.Series:
         variants = {(str(versions[i]), str(params[i])) for i in rows}
         if len(variants) < 2:
             continue
-        parsed = {v: {**parse_params(v[1]), "version": v[0]} for v in variants}
+        # ``quick`` only selects values (older results still carry it): not a difference
+        parsed = {v: {**{k: x for k, x in parse_params(v[1]).items() if k != "quick"},
+                      "version": v[0]} for v in variants}
         keys = sorted({k for d in parsed.values() for k in d})
         varying = [k for k in keys if len({repr(d.get(k)) for d in parsed.values()}) > 1]
         for i in rows:
@@ -190,7 +205,8 @@ def time_to_target(df: pd.DataFrame) -> pd.DataFrame:
                "wu_to_target", "time_to_target_s"]
     if df.empty:
         return pd.DataFrame(columns=columns)
-    observed = {name: metric_column(group) for name, group in df.groupby("problem", sort=False)}
+    observed = {name: problem_metric(name, group)
+                for name, group in df.groupby("problem", sort=False)}
     records = []
     for run_id, run in _ordered(df).groupby("run_id", sort=True):
         first = run.iloc[0]
@@ -207,11 +223,19 @@ def time_to_target(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(records, columns=columns)
 
 
-def status_summary(statuses) -> str:
-    """Counts of final statuses, e.g. ``"budget 2, diverged 1"``; just ``"skipped"`` if all are."""
+def status_summary(statuses, reasons=()) -> str:
+    """Counts of final statuses, e.g. ``"budget 2, diverged 1"``.
+
+    If all runs were skipped: ``"skipped"``, followed by the reasons the solver gave
+    (``reasons``: the ``error`` column of the skipped runs), e.g.
+    ``"skipped: needs >= 2 levels"``.
+    """
     counts = pd.Series(list(statuses), dtype=object).value_counts()
     if len(counts) == 1 and counts.index[0] == SKIPPED:
-        return SKIPPED
+        texts = [str(r).removeprefix("skip:").strip() for r in reasons
+                 if isinstance(r, str) and r.strip()]
+        texts = list(dict.fromkeys(texts))
+        return f"{SKIPPED}: {'; '.join(texts)}" if texts else SKIPPED
     order = [s for s in STATUS_ORDER if s in counts] + sorted(set(counts.index) - set(STATUS_ORDER))
     return ", ".join(f"{s} {counts[s]}" for s in order)
 
@@ -219,6 +243,65 @@ def status_summary(statuses) -> str:
 def _median(values: pd.Series) -> float:
     values = pd.to_numeric(values, errors="coerce").astype(float)
     return float(values.median()) if values.notna().any() else np.nan
+
+
+def _setting(row: pd.Series) -> str:
+    value = row.get("setting_hash")
+    return value if isinstance(value, str) else ""
+
+
+def solver_labels(finals: pd.DataFrame) -> pd.Series:
+    """The solver label per final row, extended by the run options in which settings of
+    one (problem, solver) differ, e.g. ``sgd (max_time=5)`` beside ``sgd (max_time=none)``.
+
+    A setting is everything in a run's identity except its seed (``setting_hash``); the
+    problem parameters and the solver's are already in the problem and solver labels,
+    the rest (``max_time``, ``checkpoint_every``, ``stop_at_target``, device, checkpoint
+    metrics) is in ``run_options``. Results without these columns (older files) are
+    grouped by the labels alone.
+    """
+    labels = finals["solver_label"].astype(str).astype(object).copy()
+    if "setting_hash" not in finals:
+        return labels
+    for _, group in finals.groupby(["_label", "solver_label"], sort=False):
+        settings = {_setting(row): row.get("run_options") for _, row in group.iterrows()}
+        settings.pop("", None)  # older results: the same labels, the one setting there is
+        if len(settings) < 2:
+            continue
+        options = {h: parse_params(o) for h, o in settings.items()}
+        keys = sorted({k for o in options.values() for k in o})
+        varying = [k for k in keys if len({repr(o.get(k)) for o in options.values()}) > 1]
+        for index, row in group.iterrows():
+            chosen = options.get(_setting(row))
+            text = "older results" if chosen is None else ", ".join(
+                f"{k}={_option_text(chosen.get(k))}" for k in varying)
+            labels[index] = f"{row['solver_label']} ({text or _setting(row)[:8]})"
+    return labels
+
+
+def _option_text(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "+".join(map(str, value)) or "none"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def one_run_per_seed(finals: pd.DataFrame) -> pd.DataFrame:
+    """At most one run per (problem label, solver label, seed): the latest started.
+
+    Runs of one configuration and seed share their run id, so duplicates only come from
+    results written by older versions (whose identity was not canonical); a table never
+    counts a seed twice.
+    """
+    if finals.empty or "seed" not in finals:
+        return finals
+    keys = [k for k in ("started_at", "run_id") if k in finals]
+    ordered = finals.sort_values(keys, kind="stable", na_position="first")
+    kept = ordered.drop_duplicates(["_label", "_solver", "seed"], keep="last")
+    return kept.sort_values("run_id", kind="stable").reset_index(drop=True)
 
 
 def _summarize(group: pd.DataFrame, metric: str, extra: list[str]) -> dict:
@@ -229,14 +312,15 @@ def _summarize(group: pd.DataFrame, metric: str, extra: list[str]) -> dict:
     sign = ">=" if target[2] else "<="
     row = {"problem": first["_label"],
            "target": f"{target[0]} {sign} {target[1]:g}" if np.isfinite(target[1]) else "",
-           "solver": first["solver_label"], "seeds": int(group["run_id"].nunique()),
+           "solver": first["_solver"], "seeds": int(group["seed"].nunique()),
            metric: _median(ran[metric]) if metric in ran else np.nan,
            "train_loss": _median(ran["train_loss"]) if "train_loss" in ran else np.nan}
     row.update({name: _median(ran[name]) for name in extra})
     row["wu_to_target"] = _median(ran["wu_to_target"])
     row["time_to_target_s"] = _median(ran["time_to_target_s"])
     row["reached"] = f"{int(ran['reached'].sum())}/{len(ran)}" if len(ran) else ""
-    row["status"] = status_summary(group["status"])
+    reasons = group["error"] if "error" in group else ()
+    row["status"] = status_summary(group["status"], reasons)
     return row
 
 
@@ -280,12 +364,14 @@ def leaderboard(df: pd.DataFrame, flatness: pd.DataFrame | None = None) -> pd.Da
                                      "wu_to_target", "time_to_target_s", "reached", "status"])
     finals = final_rows(df.assign(_label=problem_labels(df)))
     finals = finals.merge(time_to_target(df), on="run_id", how="left")
+    finals = one_run_per_seed(finals.assign(_solver=solver_labels(finals)))
     finals, extra = _flatness_medians(finals, flatness)
     rows, metrics = [], []
     for label, problem_rows in finals.groupby("_label", sort=True):
-        metric = metric_column(df[df["run_id"].isin(problem_rows["run_id"])])
+        metric = problem_metric(problem_rows["problem"].iloc[0],
+                                df[df["run_id"].isin(problem_rows["run_id"])])
         metrics.append(metric)
-        for _, group in problem_rows.groupby("solver_label", sort=True):
+        for _, group in problem_rows.groupby("_solver", sort=True):
             rows.append({**_summarize(group, metric, extra), "_metric": metric})
     board = pd.DataFrame(rows)
     board = _sort(board)
@@ -300,7 +386,7 @@ def _sort(board: pd.DataFrame) -> pd.DataFrame:
     value = np.array([row[row["_metric"]] for _, row in board.iterrows()], dtype=float)
     sign = np.where(board["_metric"].map(higher_is_better), -1.0, 1.0)
     keys = pd.DataFrame({
-        "problem": board["problem"], "skipped": board["status"] == SKIPPED,
+        "problem": board["problem"], "skipped": board["status"].str.startswith(SKIPPED),
         "wu": board["wu_to_target"].fillna(np.inf),
         "metric": np.nan_to_num(sign * value, nan=np.inf),
         "solver": board["solver"]}, index=board.index)

@@ -11,34 +11,62 @@ Panels: the training loss; the test metric (``test_acc``, linear scale, or
 quadratic: ``grad_norm_rel``), a third panel with that metric. The target threshold
 is a dashed horizontal line on the panel of its metric.
 
-Loss scale: logarithmic when every plotted loss is positive. A convex quadratic's
-energy ``½xᵀAx − bᵀx`` is negative near its minimum; then the panel uses a symmetric
-log scale (``symlog``: linear within ±``linthresh``, logarithmic beyond, with
-``linthresh`` the smallest non-zero ``|loss|``, at least 1e-6·max ``|loss|``), which keeps
-the sign and every point (unlike ``loss − min``, whose best point would vanish).
+Loss scale: logarithmic when every plotted loss is positive. When the problem's exact
+minimum ``f*`` is known (the convex quadratic, whose energy ``½xᵀAx − bᵀx`` is negative
+near its minimum: :meth:`ProblemFamily.optimal_loss`), the loss panel shows the gap
+``f − f*`` on a log scale, so that convergence is visible over all its decades (points
+where the gap is not positive, i.e. at round-off level, are left out). Otherwise a
+loss that is not positive everywhere gets a symmetric log scale (``symlog``: linear
+within ±``linthresh``, logarithmic beyond, with ``linthresh`` the smallest non-zero
+``|loss|``, at least 1e-6·max ``|loss|``).
+
+The line is the median over seeds, which for two seeds is their mean; the figure's
+title says which it is.
 
 Figures are built with :class:`matplotlib.figure.Figure` on the Agg canvas (no pyplot
-state, no display needed) and written atomically.
+state, no display needed; matplotlib is imported only when a figure is drawn) and
+written atomically. :func:`plot_all` redraws a PNG only when its inputs changed: the
+digest of the rows it is drawn from is kept in the PNG (a text chunk).
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from ml2bench.files import atomic_save
-from ml2bench.report.leaderboard import SKIPPED, metric_column, problem_labels, target_of
+from ml2bench.report.leaderboard import (SKIPPED, parse_params, problem_labels, problem_metric,
+                                         target_of)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
 
 X_LABELS = {"work_units": "work units (full fine-level gradients)",
             "time_s": "solver wall time [s]", "epoch": "epochs"}
 Y_LABELS = {"train_loss": "training loss", "test_acc": "test accuracy",
-            "test_rel_l2": "test relative L2 error", "grad_norm_rel": "‖∇L‖ / ‖∇L₀‖"}
+            "test_rel_l2": "test relative L2 error", "grad_norm_rel": "‖∇L‖ / ‖∇L₀‖",
+            "loss_gap": "training loss − exact minimum (f − f*)"}
 MAX_GRID_POINTS = 400
+#: Bumped when the drawing changes, so that cached PNGs are redrawn.
+PLOT_VERSION = 2
+
+
+def optimal_loss(problem: str, problem_params) -> float | None:
+    """The exact minimum ``f*`` of ``problem``'s objective with these parameters, if the
+    problem family knows it (None otherwise, or if the problem is not registered)."""
+    try:
+        from ml2bench.problems.registry import FAMILIES, load_specs
+
+        family = FAMILIES[load_specs()[problem].family]()
+        value = family.optimal_loss(parse_params(problem_params))
+    except Exception:  # unknown problem, parameters missing from hand-made frames
+        return None
+    return None if value is None or not np.isfinite(value) else float(value)
 
 
 def slug(name: str) -> str:
@@ -182,14 +210,23 @@ def problem_figure(df_problem: pd.DataFrame, x: str = "work_units",
         not the test metric. Each panel has one line per solver plus, on the target
         metric's panel, one dashed target line.
     """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     if x not in X_LABELS:
         raise ValueError(f"unknown x axis {x!r}; valid: {', '.join(X_LABELS)}")
     skipped = df_problem.groupby("run_id")["status"].transform(lambda s: (s == SKIPPED).any())
     runs = df_problem[~skipped.astype(bool)]
     first = df_problem.iloc[0]
-    metric = metric_column(df_problem)
+    metric = problem_metric(first["problem"], df_problem)
     target = target_of(first["problem"], first.get("problem_params"), metric)
-    columns = ["train_loss", metric] + ([target[0]] if target[0] != metric else [])
+    loss = "train_loss"
+    f_star = optimal_loss(first["problem"], first.get("problem_params"))
+    if f_star is not None and "train_loss" in runs:
+        gap = runs["train_loss"].astype(float) - f_star
+        runs = runs.assign(loss_gap=gap.where(gap > 0))
+        loss = "loss_gap"
+    columns = [loss, metric] + ([target[0]] if target[0] != metric else [])
     fig = Figure(figsize=(5.2 * len(columns), 4.2), layout="constrained")
     FigureCanvasAgg(fig)
     palette = [f"C{i}" for i in range(10)]
@@ -201,13 +238,27 @@ def problem_figure(df_problem: pd.DataFrame, x: str = "work_units",
     if runs.empty:
         fig.axes[0].text(0.5, 0.5, "no runs to plot (all skipped)", ha="center",
                          transform=fig.axes[0].transAxes)
-    fig.suptitle(f"{title or first['problem']}: median over seeds, band = min–max")
+    seeds = runs.groupby("solver_label")["run_id"].nunique() if not runs.empty else pd.Series()
+    fig.suptitle(f"{title or first['problem']}: {seed_summary(seeds)}")
     return fig
 
 
-def save_figure(fig: Figure, path: str | Path, dpi: int = 110) -> Path:
-    """Write ``fig`` as PNG to ``path`` atomically (temporary file, then ``os.replace``)."""
-    return atomic_save(path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi))
+def seed_summary(seeds_per_solver: pd.Series) -> str:
+    """What the line and band are, given the number of seeds of each solver."""
+    most = int(seeds_per_solver.max()) if len(seeds_per_solver) else 0
+    if most <= 1:
+        return "one seed per solver"
+    if most == 2:
+        return "line = mean of the 2 seeds (their median), band = their range"
+    return "line = median over seeds, band = min–max"
+
+
+def save_figure(fig: Figure, path: str | Path, dpi: int = 110,
+                metadata: dict[str, str] | None = None) -> Path:
+    """Write ``fig`` as PNG to ``path`` atomically (temporary file, then ``os.replace``);
+    ``metadata`` becomes PNG text chunks."""
+    return atomic_save(path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi,
+                                                     metadata=metadata))
 
 
 def plot_problem(df_problem: pd.DataFrame, x: str = "work_units",
@@ -244,5 +295,47 @@ def plot_all(df: pd.DataFrame, out_dir: str | Path, x: str = "work_units") -> li
     paths = []
     for label in sorted(labels.unique()):
         path = Path(out_dir) / f"{slug(label)}-{x}.png"
-        paths.append(plot_problem(df[labels == label], x, path, title=label))
+        rows = df[labels == label]
+        digest = inputs_digest(rows, x, label)
+        if png_text(path, INPUTS_KEY) != digest:
+            save_figure(problem_figure(rows, x, label), path, metadata={INPUTS_KEY: digest})
+        paths.append(path)
     return paths
+
+
+#: PNG text key under which :func:`plot_all` records the digest of a figure's inputs.
+INPUTS_KEY = "ml2bench-inputs"
+
+
+def png_text(path: str | Path, key: str) -> str | None:
+    """The value of the PNG text chunk ``key`` of ``path`` (None if absent or no PNG).
+
+    Reads the chunks before the image data only, without an imaging library.
+    """
+    try:
+        with open(path, "rb") as handle:
+            if handle.read(8) != b"\x89PNG\r\n\x1a\n":
+                return None
+            while True:
+                head = handle.read(8)
+                if len(head) < 8:
+                    return None
+                length, kind = int.from_bytes(head[:4], "big"), head[4:]
+                if kind in (b"IDAT", b"IEND"):
+                    return None
+                data = handle.read(length + 4)[:length]
+                if kind == b"tEXt" and data.split(b"\0", 1)[0] == key.encode("latin-1"):
+                    return data.split(b"\0", 1)[1].decode("latin-1")
+    except OSError:
+        return None
+
+
+def inputs_digest(rows: pd.DataFrame, x: str, title: str) -> str:
+    """SHA-256 of everything a figure is drawn from (rows, axis, title, drawing version)."""
+    keys = [k for k in ("run_id", "step") if k in rows]
+    ordered = rows.sort_values(keys, kind="stable") if keys else rows
+    ordered = ordered[sorted(ordered.columns)].reset_index(drop=True)
+    digest = hashlib.sha256(f"{PLOT_VERSION}|{x}|{title}|".encode())
+    digest.update(pd.util.hash_pandas_object(ordered.astype(str), index=False).to_numpy()
+                  .tobytes())
+    return digest.hexdigest()

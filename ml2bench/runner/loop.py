@@ -206,7 +206,8 @@ class RunLoop:
     def final_model(self) -> dict:
         """The finest model's final ``state_dict`` (CPU) with the run's identity."""
         state = {k: v.detach().cpu().clone() for k, v in self.task.model.state_dict().items()}
-        return {"config_hash": self.prepared.config_hash, "problem_label": self.spec.problem,
+        return {"config_hash": self.prepared.config_hash,
+                "problem_label": self.prepared.identity_columns["problem_label"],
                 "seed": self.spec.seed, "solver_label": self.prepared.identity_columns[
                     "solver_label"], "state_dict": state}
 

@@ -10,12 +10,15 @@ or written: a sweep prepares every run before any starts, so a typo fails fast.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
 from ml2bench.errors import UserError
 from ml2bench.flatness.run_metrics import RunMetrics
+from ml2bench.labels import format_label
 from ml2bench.problems.registry import ProblemSpec, family_of, resolve_problem
 from ml2bench.runner.spec import RunSpec, config_hash, run_id
 from ml2bench.solvers.base import Solver
@@ -36,8 +39,9 @@ class PreparedRun:
 
     @property
     def label(self) -> str:
-        """``problem × solver (seed s)`` for progress and failure messages."""
-        return f"{self.spec.problem} × {self.spec.solver} (seed {self.spec.seed})"
+        """``problem × solver (seed s)`` in canonical labels, for progress and failures."""
+        columns = self.identity_columns
+        return f"{columns['problem_label']} × {columns['solver_label']} (seed {self.spec.seed})"
 
 
 def resolve_device(name: str) -> torch.device:
@@ -54,22 +58,87 @@ def resolve_device(name: str) -> torch.device:
     raise UserError(f"unknown device {name!r}; valid devices: cpu, cuda, auto")
 
 
+#: RunSpec fields that describe the run itself (not the problem or solver), stored in
+#: the ``run_options`` column and used by the leaderboard to tell settings apart.
+_NOT_OPTIONS = ("problem", "solver", "seed", "budget", "problem_version", "problem_params",
+                "solver_params")
+
+
+def check_options(spec: RunSpec) -> None:
+    """Raise :class:`UserError` for run options out of range (negative caps, NaN...)."""
+    def bad(value: Any) -> bool:
+        return isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not math.isfinite(value)
+
+    if bad(spec.seed) or spec.seed < 0 or int(spec.seed) != spec.seed:
+        raise UserError(f"seed must be a non-negative integer, got {spec.seed!r}")
+    if spec.budget is not None and (bad(spec.budget) or spec.budget <= 0):
+        raise UserError(f"--budget must be a positive number of work units, got {spec.budget!r}")
+    if spec.max_time is not None and (bad(spec.max_time) or spec.max_time <= 0):
+        raise UserError(f"--max-time must be a positive number of seconds, got {spec.max_time!r}")
+    if spec.checkpoint_every is not None and (bad(spec.checkpoint_every)
+                                              or spec.checkpoint_every < 0):
+        raise UserError("--checkpoint-every must be a number of work units >= 0 (0: after "
+                        f"every step), got {spec.checkpoint_every!r}")
+
+
+def canonical_problem_label(problem_spec: ProblemSpec, values: dict[str, Any]) -> str:
+    """The shortest label that resolves to ``values``: ``name[quick=true,...]`` or
+    ``name[...]`` with the parameters that differ from that baseline (ties: without
+    ``quick``). Equal configurations spelled differently get the same label."""
+    def differences(base: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in values.items() if k != "quick" and v != base.get(k)}
+
+    plain = differences(problem_spec.resolve({}))
+    quick = differences(problem_spec.resolve({"quick": True}))
+    if problem_spec.quick and len(quick) < len(plain):
+        return format_label(problem_spec.name, {"quick": True, **quick})
+    return format_label(problem_spec.name, plain)
+
+
+def check_solver_on_problem(solver, problem_spec: ProblemSpec, values: dict[str, Any]) -> None:
+    """Solver parameters that cannot work on the problem (e.g. ``rmtr[levels=9]`` on a
+    3-level problem) fail here, before any run of the sweep starts."""
+    levels = family_of(problem_spec).num_levels(values)
+    solver.check_problem(levels)
+
+
 def prepare(spec: RunSpec) -> PreparedRun:
-    """Validate names and parameters (raises UserError) and compute the run's identity."""
+    """Validate names, parameters and options (raises UserError) and compute the run's
+    identity.
+
+    The identity is canonical: the problem's resolved parameters (spec defaults, quick
+    overrides and given values; ``quick`` itself is only a shortcut and left out) with
+    ``budget`` set to the budget the run uses, the solver's hyperparameters with
+    defaults filled in and types normalised, the canonical labels, the device the run
+    uses, and the remaining run options (``max_time``, ``checkpoint_every``,
+    ``stop_at_target``, checkpoint metrics). ``sgd`` and ``sgd[lr=0.1]`` are one run.
+    """
+    check_options(spec)
     RunMetrics.parse(spec.metrics)
     problem_spec, _, values = resolve_problem(spec.problem)
     solver = make_solver(spec.solver)
-    resolve_device(spec.device)
+    device = resolve_device(spec.device)
     family = family_of(problem_spec)
+    if spec.budget is not None:
+        values = {**values, "budget": float(spec.budget)}
     family.check_params(problem_spec.name, values)
+    check_solver_on_problem(solver, problem_spec, values)
     family.check_available(problem_spec.name, values)
-    identity = spec.identity(problem_spec.version, values, solver.hparams)
+    problem_label = canonical_problem_label(problem_spec, values)
+    params = {k: v for k, v in values.items() if k != "quick"}
+    identity = spec.identity(problem_spec.version, params, solver.hparams)
+    identity.update(problem=problem_label, solver=solver.label, budget=values["budget"],
+                    device=str(device))
     digest = config_hash(identity)
-    rid = run_id(spec, digest)
+    options = {k: v for k, v in identity.items() if k not in _NOT_OPTIONS}
+    setting = config_hash({k: v for k, v in identity.items() if k != "seed"})
+    rid = run_id(problem_label, solver.label, spec.seed, digest)
     columns = {"run_id": rid, "config_hash": digest, "problem": problem_spec.name,
                "problem_version": problem_spec.version,
-               "problem_params": json.dumps(values, sort_keys=True),
+               "problem_params": json.dumps(params, sort_keys=True),
                "solver": solver.name, "solver_label": solver.label,
                "solver_params": json.dumps(solver.hparams, sort_keys=True, default=str),
-               "seed": spec.seed}
+               "seed": spec.seed, "setting_hash": setting, "problem_label": problem_label,
+               "run_options": json.dumps(options, sort_keys=True, default=str)}
     return PreparedRun(spec, rid, digest, columns, problem_spec, values, solver)

@@ -30,6 +30,11 @@ class RunSpec:
     def identity(self, problem_version: int, problem_params: dict, solver_params: dict) -> dict:
         """Everything that determines the numbers of the run (hashed into ``config_hash``).
 
+        :func:`ml2bench.runner.prepare.prepare` passes canonical values (resolved problem
+        parameters without ``quick``, hyperparameters with defaults) and replaces the
+        labels, budget and device by their canonical forms, so that equal
+        configurations spelled differently hash equally.
+
         Checkpoint (dynamics) metrics add columns to the rows and belong to the identity;
         end-of-run metrics do not change the run: adding them to a finished run computes
         them from its saved final model, without retraining.
@@ -49,8 +54,12 @@ def config_hash(identity: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def run_id(spec: RunSpec, digest: str) -> str:
-    """A file-name-safe id: ``problem__solver__s<seed>__<hash>``."""
+def run_id(problem_label: str, solver_label: str, seed: int, digest: str) -> str:
+    """A file-name-safe id: ``problem__solver__s<seed>__<hash>``.
+
+    The labels are the canonical ones (:func:`ml2bench.runner.prepare.prepare`), so that
+    equal configurations spelled differently (``sgd`` and ``sgd[lr=0.1]``) share one id.
+    """
     def slug(text: str) -> str:
         return re.sub(r"[^A-Za-z0-9_.=-]+", "_", text).strip("_")
-    return f"{slug(spec.problem)}__{slug(spec.solver)}__s{spec.seed}__{digest[:10]}"
+    return f"{slug(problem_label)}__{slug(solver_label)}__s{seed}__{digest[:10]}"

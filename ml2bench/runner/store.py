@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import Sequence
 
 import pandas as pd
-import torch
 
 from ml2bench.errors import UserError
 from ml2bench.files import atomic_save as atomic_write
 
 IDENTITY = ["run_id", "config_hash", "problem", "problem_version", "problem_params", "solver",
-            "solver_label", "solver_params", "seed"]
+            "solver_label", "solver_params", "seed", "setting_hash", "problem_label",
+            "run_options"]
 PROGRESS = ["step", "epoch", "work_units", "work_units_parallel", "grad_evals", "hvp_evals",
             "time_s", "eval_time_s", "peak_mem_mb"]
 METRICS = ["train_loss", "test_loss", "test_acc", "test_rel_l2", "grad_norm", "grad_norm_rel"]
@@ -101,6 +101,14 @@ class ResultsStore:
             return False
         return bool(len(hashes)) and hashes.iloc[0] == digest
 
+    def final_status(self, run_id: str) -> str | None:
+        """The status of a finished run's last row (None if unreadable or missing)."""
+        try:
+            statuses = pd.read_parquet(self.run_path(run_id), columns=["status"])["status"]
+        except Exception:
+            return None
+        return str(statuses.iloc[-1]) if len(statuses) else None
+
     def has_flatness(self, run_id: str, metrics: Sequence[str]) -> bool:
         """Whether the flatness table of ``run_id`` covers the metric names ``metrics``."""
         if not metrics:
@@ -128,12 +136,14 @@ class ResultsStore:
 
     def save_model(self, run_id: str, state: dict) -> Path:
         """Save a finished run's final model (``state_dict`` and identity) atomically."""
+        import torch  # not at module level: reading results needs no torch
         path = self.model_path(run_id)
         atomic_write(path, lambda tmp: torch.save(state, tmp))
         return path
 
     def load_model(self, run_id: str, digest: str | None = None) -> dict | None:
         """The saved final model of ``run_id`` (None if missing or of another config)."""
+        import torch
         path = self.model_path(run_id)
         if not path.exists():
             return None
@@ -141,9 +151,11 @@ class ResultsStore:
         return state if digest is None or state.get("config_hash") == digest else None
 
     def save_partial(self, run_id: str, state: dict) -> None:
+        import torch
         atomic_write(self.partial_path(run_id), lambda tmp: torch.save(state, tmp))
 
     def load_partial(self, run_id: str, digest: str) -> dict | None:
+        import torch
         path = self.partial_path(run_id)
         if not path.exists():
             return None
@@ -155,15 +167,38 @@ class ResultsStore:
         if path.exists():
             path.unlink()
 
-    def load_runs(self) -> pd.DataFrame:
-        """All finished runs' rows concatenated (empty frame if none)."""
-        return _concat(sorted((self.root / "runs").glob("*.parquet")))
+    def load_runs(self, unreadable: list[str] | None = None) -> pd.DataFrame:
+        """All finished runs' rows concatenated (empty frame if none).
 
-    def load_flatness(self) -> pd.DataFrame:
-        return _concat(sorted((self.root / "flatness").glob("*.parquet")))
+        A file that cannot be read (e.g. corrupt) is skipped; if ``unreadable`` is a
+        list, a description of each skipped file is appended to it, else the first one
+        raises :class:`UserError`.
+        """
+        return _concat(sorted((self.root / "runs").glob("*.parquet")), unreadable)
+
+    def load_flatness(self, unreadable: list[str] | None = None) -> pd.DataFrame:
+        return _concat(sorted((self.root / "flatness").glob("*.parquet")), unreadable)
 
 
-def _concat(paths: list[Path]) -> pd.DataFrame:
-    frames = [pd.read_parquet(p) for p in paths]
-    frames = [f for f in frames if len(f)]
+def _read(path: Path, unreadable: list[str] | None) -> pd.DataFrame | None:
+    try:
+        return pd.read_parquet(path)
+    except Exception as error:  # pyarrow raises ArrowInvalid, OSError, ...
+        reason = (str(error).splitlines() or [""])[0].replace(f"'{path}'", "it")
+        reason = reason if len(reason) <= 160 else reason[:159] + "…"
+        text = f"{path} ({type(error).__name__}: {reason})"
+        if unreadable is None:
+            raise UserError(f"cannot read results file {text}; {REPAIR}") from None
+        unreadable.append(text)
+        return None
+
+
+#: How to repair an unreadable results file (part of the error messages).
+REPAIR = ("run the same `ml2bench run` command again to recompute that run (it replaces "
+          "the file), or delete the file")
+
+
+def _concat(paths: list[Path], unreadable: list[str] | None = None) -> pd.DataFrame:
+    frames = [_read(p, unreadable) for p in paths]
+    frames = [f for f in frames if f is not None and len(f)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

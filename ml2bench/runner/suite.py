@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,18 +46,72 @@ def load_suite(name_or_path: str) -> Suite:
                             f"{', '.join(suites)} (or a path to a .toml file)")
         path = suites[name_or_path]
     data = read_toml(path)
-    for key in ("problems", "solvers"):
-        if not isinstance(data.get(key), list) or not data[key]:
-            raise UserError(f"suite {path} needs a non-empty list {key!r}")
-    known = {"problems", "solvers", "seeds", "budget", "quick", "metrics", "description"}
-    unknown = sorted(set(data) - known)
+    return Suite(name=path.stem, **validate_suite(data, path))
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) \
+        and math.isfinite(value)
+
+
+def _is_labels(value) -> bool:
+    return isinstance(value, list) and bool(value) and all(
+        isinstance(v, str) and v.strip() for v in value)
+
+
+#: Suite keys: what each must be (for the error message) and its check.
+SUITE_KEYS = {
+    "problems": ("a non-empty list of problem labels, e.g. [\"peaks_resnet\"]", _is_labels),
+    "solvers": ("a non-empty list of solver labels, e.g. [\"sgd\", \"rmtr[levels=3]\"]",
+                _is_labels),
+    "seeds": ("a non-empty list of distinct non-negative integers, e.g. [0, 1]",
+              lambda v: isinstance(v, list) and bool(v) and all(_is_int(s) and s >= 0 for s in v)
+              and len(set(v)) == len(v)),
+    "budget": ("a positive number of work units, e.g. 5.0", lambda v: _is_number(v) and v > 0),
+    "quick": ("true or false", lambda v: isinstance(v, bool)),
+    "metrics": ("a list of metric names, e.g. [\"hess_max\", \"sharp_avg\"]",
+                lambda v: isinstance(v, list) and all(isinstance(m, str) for m in v)),
+    "description": ("a string", lambda v: isinstance(v, str)),
+}
+
+
+def validate_suite(data: dict, path: Path | str) -> dict:
+    """The fields of a suite file, each checked for its type and range.
+
+    Raises :class:`UserError` naming the file, the key, the value given and what is
+    valid (``seeds = "0-1"``, ``quick = "yes"``, ``budget = "abc"`` are all refused).
+    """
+    unknown = sorted(set(data) - set(SUITE_KEYS))
     if unknown:
         raise UserError(f"suite {path}: unknown key {unknown[0]!r}; valid keys: "
-                        f"{', '.join(sorted(known))}")
-    return Suite(name=path.stem, problems=list(data["problems"]), solvers=list(data["solvers"]),
-                 seeds=[int(s) for s in data.get("seeds", [0])], budget=data.get("budget"),
-                 quick=bool(data.get("quick", False)), metrics=list(data.get("metrics", [])),
-                 description=data.get("description", ""))
+                        f"{', '.join(sorted(SUITE_KEYS))}")
+    for key in ("problems", "solvers"):
+        if key not in data:
+            raise UserError(f"suite {path} needs the key {key!r}: {SUITE_KEYS[key][0]}")
+    for key, value in data.items():
+        valid, check = SUITE_KEYS[key]
+        if not check(value):
+            raise UserError(f"suite {path}: {key} = {_toml_text(value)} is invalid; "
+                            f"{key} must be {valid}")
+    fields = {k: data[k] for k in SUITE_KEYS if k in data}
+    if "budget" in fields:
+        fields["budget"] = float(fields["budget"])
+    return fields
+
+
+def _toml_text(value) -> str:
+    """A value as TOML would spell it (for error messages)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_text(v) for v in value) + "]"
+    return str(value)
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -76,6 +131,9 @@ def parse_seeds(text: str) -> list[int]:
         raise UserError(f"cannot parse seeds {text!r}: expected e.g. 0-4, 0,1,2 or 3") from None
     if any(s < 0 for s in seeds):
         raise UserError(f"seeds must be non-negative integers, got {text!r}")
+    twice = sorted({s for s in seeds if seeds.count(s) > 1})
+    if twice:
+        raise UserError(f"seed {twice[0]} is given twice in {text!r}; each seed runs once")
     return seeds
 
 

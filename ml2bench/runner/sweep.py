@@ -60,14 +60,16 @@ def _execute_in_worker(prepared: PreparedRun, root: str) -> str:
 def run_sweep(specs: Sequence[RunSpec], out_dir: str, jobs: int = 1,
               progress: bool = True) -> SweepReport:
     """Validate, skip finished runs, execute the rest; returns a :class:`SweepReport`."""
+    prepared = prepare_all(specs)  # every run valid before anything is created
     store = ResultsStore(out_dir)
     store.check_writable()
-    prepared = [prepare(spec) for spec in specs]
     report = SweepReport()
     todo = []
     for run in prepared:
         if store.is_finished(run.run_id, run.config_hash, end_of_run_names(run.spec.metrics)):
             report.add(run.label, "up-to-date")
+            if store.final_status(run.run_id) == "failed":
+                report.failed.append(f"{run.label} (failed in an earlier sweep)")
         else:
             todo.append(run)
     print(f"{len(prepared)} runs: {report.up_to_date} up to date, {len(todo)} to run",
@@ -84,6 +86,16 @@ def run_sweep(specs: Sequence[RunSpec], out_dir: str, jobs: int = 1,
     finally:
         bar.close()
     return report
+
+
+def prepare_all(specs: Sequence[RunSpec]) -> list[PreparedRun]:
+    """Prepare every run (UserError on the first invalid one), dropping repeats: two
+    spellings of one configuration (``sgd``, ``sgd[lr=0.1]``) are one run."""
+    runs: dict[str, PreparedRun] = {}
+    for spec in specs:
+        run = prepare(spec)
+        runs.setdefault(run.run_id, run)
+    return list(runs.values())
 
 
 def _run_pool(todo: list[PreparedRun], out_dir: str, jobs: int, report: SweepReport,

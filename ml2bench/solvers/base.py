@@ -104,6 +104,15 @@ class Solver:
     def check_params(self) -> None:
         """Cross-parameter validation (raise :class:`~ml2bench.errors.UserError`)."""
 
+    def check_problem(self, num_levels: int) -> None:
+        """UserError if the hyperparameters cannot work on a problem whose hierarchy has
+        ``num_levels`` levels (checked before a sweep starts, without building the task):
+        a ``levels`` hyperparameter above it. One-level problems are skipped instead."""
+        levels = self.hparams.get("levels")
+        if levels and num_levels >= 2 and levels > num_levels:
+            raise UserError(f"{self.name}: levels={levels} is invalid, the problem has "
+                            f"{num_levels} levels")
+
     @property
     def label(self) -> str:
         """``name[k=v,...]`` with the non-default hyperparameters."""

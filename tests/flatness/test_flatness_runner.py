@@ -126,7 +126,7 @@ def test_landscape_figures_for_two_solvers(tmp_path, capsys):
     assert len(names) == 7
     for solver in ("sgd", "adam"):
         for kind in ("slice1d", "slice2d", "density"):
-            assert f"peaks_resnet_quick=true__{solver}__s0__{kind}.png" in names
+            assert f"peaks_resnet_budget=0.05_quick=true__{solver}__s0__{kind}.png" in names
     assert any(n.endswith("__interpolate.png") for n in names)
     for path in paths:
         with open(path, "rb") as handle:

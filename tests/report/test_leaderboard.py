@@ -91,7 +91,7 @@ def test_leaderboard_numbers(runs):
 def test_skipped_and_diverged_rows(runs):
     board = leaderboard(runs)
     nested = row_of(board, "toy_cls", "nested")
-    assert nested["status"] == "skipped" and nested["seeds"] == 2 and nested["reached"] == ""
+    assert nested["status"] == "skipped: needs >= 2 levels" and nested["seeds"] == 2 and nested["reached"] == ""
     numbers = ["test_acc", "test_rel_l2", "train_loss", "wu_to_target", "time_to_target_s"]
     assert nested[numbers].isna().all()
     a = row_of(board, "toy_reg", "a")
