@@ -22,10 +22,12 @@ $(STAMP): pyproject.toml constraints.txt
 setup: $(STAMP)
 
 ## The main job: the quick suite -> parquet results, leaderboard table, PNG plots.
+## A failed run makes the target fail (exit 1), after the table and plots are written.
 quick: $(STAMP)
-	OMP_NUM_THREADS=1 $(BIN)/ml2bench run quick --jobs $(JOBS) --out $(OUT)
-	$(BIN)/ml2bench table --out $(OUT) | tee $(OUT)/leaderboard.md
-	$(BIN)/ml2bench plot --out $(OUT)
+	OMP_NUM_THREADS=1 $(BIN)/ml2bench run quick --jobs $(JOBS) --out $(OUT); status=$$?; \
+	  if [ $$status -gt 1 ]; then exit $$status; fi; \
+	  $(BIN)/ml2bench table --out $(OUT) | tee $(OUT)/leaderboard.md && \
+	  $(BIN)/ml2bench plot --out $(OUT) && exit $$status
 
 ## The default test suite (under ~10 minutes on 2 cores).
 test: $(STAMP)
