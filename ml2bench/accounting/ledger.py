@@ -104,11 +104,13 @@ class WorkLedger:
         return totals
 
     def state_dict(self) -> dict:
+        """Counts and work units, for the resumable state of a run."""
         return {"evaluations": dict(self.evaluations), "samples": dict(self.samples),
                 "work_units": self.work_units, "work_units_parallel": self.work_units_parallel,
                 "comm_bytes": self.comm_bytes}
 
     def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict`'s output."""
         self.evaluations = defaultdict(int, state["evaluations"])
         self.samples = defaultdict(int, state["samples"])
         self.work_units = state["work_units"]

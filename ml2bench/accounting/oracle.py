@@ -46,9 +46,11 @@ class Oracle:
         self.ledger = ledger
 
     def model(self, level: int = 0) -> nn.Module:
+        """The model of hierarchy level ``level`` (0 the finest)."""
         return self.task.hierarchy.levels[level].model
 
     def params(self, level: int = 0) -> list[torch.Tensor]:
+        """The parameters of level ``level``'s model, in ``parameters()`` order."""
         return [p for p in self.model(level).parameters()]
 
     def loss(self, batch: tuple, level: int = 0) -> torch.Tensor:

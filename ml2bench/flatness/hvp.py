@@ -202,6 +202,7 @@ class HessianOperator:
 
     @property
     def num_passes(self) -> int:
+        """Full passes over the evaluation batches so far (losses, gradients, products)."""
         return self.evaluator.num_passes + self._hvp_passes
 
     def loss(self) -> float:

@@ -65,6 +65,7 @@ class Level:
 
     @property
     def num_parameters(self) -> int:
+        """Number of scalar parameters of the level's model."""
         return sum(p.numel() for p in self.model.parameters())
 
 
@@ -74,11 +75,14 @@ class Transfer(Protocol):
     adjoint_scale: float
     project_inverts_prolong: bool
 
-    def prolong(self, coarse: Sequence[torch.Tensor]) -> Params: ...
+    def prolong(self, coarse: Sequence[torch.Tensor]) -> Params:
+        """``P``: coarse parameters (or a correction) to the fine level."""
 
-    def restrict(self, fine: Sequence[torch.Tensor]) -> Params: ...
+    def restrict(self, fine: Sequence[torch.Tensor]) -> Params:
+        """``R``: fine gradients (dual quantities) to the coarse level."""
 
-    def project(self, fine: Sequence[torch.Tensor]) -> Params: ...
+    def project(self, fine: Sequence[torch.Tensor]) -> Params:
+        """``Π``: a fine iterate to the initial coarse iterate."""
 
 
 @dataclass
@@ -97,6 +101,7 @@ class Hierarchy:
 
     @property
     def finest(self) -> Level:
+        """Level 0, the finest."""
         return self.levels[0]
 
     def truncated(self, num_levels: int) -> "Hierarchy":

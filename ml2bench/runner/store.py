@@ -74,15 +74,19 @@ class ResultsStore:
                             f"{error.strerror or error}") from None
 
     def run_path(self, run_id: str) -> Path:
+        """``runs/<run_id>.parquet``: the rows of a finished run."""
         return self.root / "runs" / f"{run_id}.parquet"
 
     def partial_path(self, run_id: str) -> Path:
+        """``partial/<run_id>.pt``: the resumable state of an unfinished run."""
         return self.root / "partial" / f"{run_id}.pt"
 
     def flatness_path(self, run_id: str) -> Path:
+        """``flatness/<run_id>.parquet``: the end-of-run metrics row."""
         return self.root / "flatness" / f"{run_id}.parquet"
 
     def model_path(self, run_id: str) -> Path:
+        """``models/<run_id>.pt``: the final parameters and buffers of the finest model."""
         return self.root / "models" / f"{run_id}.pt"
 
     def is_finished(self, run_id: str, digest: str, metrics: Sequence[str] = ()) -> bool:
@@ -123,6 +127,7 @@ class ResultsStore:
         return set(metrics) <= set(str(recorded).split(","))
 
     def write_run(self, run_id: str, rows: list[dict]) -> Path:
+        """Write the rows of a finished run atomically; returns the file."""
         frame = pd.DataFrame(rows)
         ordered = [c for c in COLUMNS if c in frame] + sorted(c for c in frame if c not in COLUMNS)
         path = self.run_path(run_id)
@@ -130,6 +135,7 @@ class ResultsStore:
         return path
 
     def write_flatness(self, run_id: str, rows: list[dict]) -> Path:
+        """Write the end-of-run flatness row(s) atomically; returns the file."""
         path = self.flatness_path(run_id)
         atomic_write(path, lambda tmp: pd.DataFrame(rows).to_parquet(tmp, index=False))
         return path
@@ -151,10 +157,12 @@ class ResultsStore:
         return state if digest is None or state.get("config_hash") == digest else None
 
     def save_partial(self, run_id: str, state: dict) -> None:
+        """Save the resumable state of an unfinished run (atomic ``torch.save``)."""
         import torch
         atomic_write(self.partial_path(run_id), lambda tmp: torch.save(state, tmp))
 
     def load_partial(self, run_id: str, digest: str) -> dict | None:
+        """The saved state of ``run_id`` if it belongs to configuration ``digest``, else ``None``."""
         import torch
         path = self.partial_path(run_id)
         if not path.exists():
@@ -163,6 +171,7 @@ class ResultsStore:
         return state if state.get("config_hash") == digest else None
 
     def drop_partial(self, run_id: str) -> None:
+        """Remove the resumable state (the run finished or failed)."""
         path = self.partial_path(run_id)
         if path.exists():
             path.unlink()
@@ -177,6 +186,7 @@ class ResultsStore:
         return _concat(sorted((self.root / "runs").glob("*.parquet")), unreadable)
 
     def load_flatness(self, unreadable: list[str] | None = None) -> pd.DataFrame:
+        """All flatness rows concatenated (unreadable files are skipped and named in ``unreadable``)."""
         return _concat(sorted((self.root / "flatness").glob("*.parquet")), unreadable)
 
 
