@@ -8,6 +8,10 @@ products and convolutions, forward and backward). Kinds:
 * ``forward`` — the objective alone (including any input derivatives a PINN needs);
 * ``grad`` — objective and its parameter gradient;
 * ``hvp`` — a Hessian-vector product by double backward.
+
+:func:`level_costs` is what hierarchies call: the measured costs, read from the
+on-disk cache (:mod:`ml2bench.accounting.cost_cache`) when the problem being built is
+known.
 """
 
 from __future__ import annotations
@@ -100,3 +104,13 @@ def measure_level_costs(models: Sequence[nn.Module], objective: Objective,
                            "the objective must use matrix products or convolutions")
     return [LevelCost(forward=f["forward"] / reference, grad=f["grad"] / reference,
                       hvp=f["hvp"] / reference) for f in flops]
+
+
+def level_costs(models: Sequence[nn.Module], objective: Objective,
+                batch: tuple) -> list[LevelCost]:
+    """:func:`measure_level_costs`, cached on disk per problem, version, parameters and
+    device type (see :mod:`ml2bench.accounting.cost_cache`)."""
+    from ml2bench.accounting.cost_cache import cached
+
+    return cached(lambda: measure_level_costs(models, objective, batch), LevelCost,
+                  len(models), torch.__version__)

@@ -19,6 +19,7 @@ import torch
 
 from ml2bench.errors import UserError
 from ml2bench.flatness.run_metrics import RunMetrics
+from ml2bench.accounting.cost_cache import cost_scope
 from ml2bench.accounting.ledger import WorkLedger
 from ml2bench.accounting.oracle import Oracle
 from ml2bench.problems.base import Task
@@ -130,7 +131,7 @@ class RunLoop:
             "solver": self.solver.state_dict(), "ledger": self.ledger.state_dict(),
             "rows": self.rows, "step": self.step, "time_s": self.time_s,
             "eval_time_s": self.eval_time_s, "next_checkpoint": self.next_checkpoint,
-            "initial": self.initial, "info": self.info})
+            "initial": self.initial, "info": self.info, "num_threads": torch.get_num_threads()})
 
     def restore_state(self, state: dict) -> None:
         with torch.no_grad():
@@ -167,6 +168,8 @@ class RunLoop:
             self.store.write_run(self.prepared.run_id, self.rows)
             return "skipped"
         state = self.store.load_partial(self.prepared.run_id, self.prepared.config_hash)
+        if state is not None and state.get("num_threads") != torch.get_num_threads():
+            state = None  # saved with another thread count: its numbers would differ; restart
         if state is None:
             # the reference for grad_norm_rel and divergence: the problem's initial point,
             # the same for every solver (before a solver may move it, e.g. nested iteration)
@@ -243,13 +246,20 @@ def execute(prepared: PreparedRun, store: ResultsStore) -> str:
     rows evaluated so far); user errors (bad names, parameters, missing data) propagate.
     A run whose results exist but whose requested flatness table is missing gets it
     computed from its saved final model (status ``flatness``), without retraining.
+    The run executes with ``prepared.spec.threads`` intra-op threads (the previous count
+    is restored afterwards), whatever process executes it.
     """
     metrics = RunMetrics.parse(prepared.spec.metrics).end_of_run
     if store.is_finished(prepared.run_id, prepared.config_hash, metrics):
         return "up-to-date"
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(prepared.spec.threads or 1)
     loop = None
     try:
-        loop = RunLoop(prepared, store)
+        spec = prepared.problem_spec
+        with cost_scope(spec.name, spec.version, prepared.problem_values,
+                        resolve_device(prepared.spec.device).type):
+            loop = RunLoop(prepared, store)
         if store.is_trained(prepared.run_id, prepared.config_hash) \
                 and loop.load_final_model():  # trained; only (some) flatness is missing
             loop.write_flatness()
@@ -269,3 +279,5 @@ def execute(prepared: PreparedRun, store: ResultsStore) -> str:
         store.write_run(prepared.run_id, rows)
         store.drop_partial(prepared.run_id)
         return "failed"
+    finally:
+        torch.set_num_threads(previous_threads)

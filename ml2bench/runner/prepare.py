@@ -10,14 +10,14 @@ or written: a sweep prepares every run before any starts, so a typo fails fast.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
 from ml2bench.errors import UserError
 from ml2bench.flatness.run_metrics import RunMetrics
 from ml2bench.problems.registry import ProblemSpec, family_of, resolve_problem
-from ml2bench.runner.spec import RunSpec, config_hash, run_id
+from ml2bench.runner.spec import RunSpec, config_hash, default_threads, run_id
 from ml2bench.solvers.registry import make_solver
 
 
@@ -51,10 +51,20 @@ def resolve_device(name: str) -> torch.device:
     raise UserError(f"unknown device {name!r}; valid devices: cpu, cuda, auto")
 
 
-def prepare(spec: RunSpec) -> PreparedRun:
-    """Validate names and parameters (raises UserError) and compute the run's identity."""
+def prepare(spec: RunSpec, jobs: int = 1) -> PreparedRun:
+    """Validate names and parameters (raises UserError) and compute the run's identity.
+
+    A spec without ``threads`` gets the house policy's count
+    (:func:`~ml2bench.runner.spec.default_threads` for ``jobs`` parallel runs), so the
+    prepared spec always names the thread count it runs with.
+    """
     RunMetrics.parse(spec.metrics)
+    if spec.threads is not None and (isinstance(spec.threads, bool)
+                                     or not isinstance(spec.threads, int) or spec.threads < 1):
+        raise UserError(f"threads must be a positive integer, got {spec.threads!r}")
     problem_spec, _, values = resolve_problem(spec.problem)
+    if spec.threads is None:
+        spec = replace(spec, threads=default_threads(problem_spec.threads_pay, jobs))
     solver = make_solver(spec.solver)
     resolve_device(spec.device)
     family = family_of(problem_spec)

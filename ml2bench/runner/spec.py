@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from dataclasses import asdict, dataclass, field
 
@@ -14,7 +15,10 @@ class RunSpec:
 
     ``budget`` is in work units (None: the problem's default); ``max_time`` caps the
     solver's wall time in seconds; ``checkpoint_every`` spaces evaluations in WU;
-    ``metrics`` names end-of-run flatness metrics (empty: none).
+    ``metrics`` names end-of-run flatness metrics (empty: none). ``threads`` is the
+    number of intra-op torch threads the run executes with (None: the house policy,
+    :func:`default_threads`, decided by :func:`~ml2bench.runner.prepare.prepare` before
+    the run starts); it is part of the run's identity, since results depend on it.
     """
 
     problem: str
@@ -26,6 +30,7 @@ class RunSpec:
     checkpoint_every: float | None = None
     stop_at_target: bool = True
     metrics: tuple[str, ...] = field(default_factory=tuple)
+    threads: int | None = None
 
     def identity(self, problem_version: int, problem_params: dict, solver_params: dict) -> dict:
         """Everything that determines the numbers of the run (hashed into ``config_hash``).
@@ -41,6 +46,23 @@ class RunSpec:
         data.update(problem_version=problem_version, problem_params=problem_params,
                     solver_params=solver_params)
         return data
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def default_threads(threads_pay: bool, jobs: int = 1, cores: int | None = None) -> int:
+    """The house thread policy: one intra-op thread per job, unless the problem's spec
+    declares ``threads_pay = true`` (measured with ``benchmarks/threads.py``); then
+    ``cores // jobs`` (at least one). No oversubscription by default."""
+    if not threads_pay:
+        return 1
+    return max(1, (cores or available_cores()) // max(1, jobs))
 
 
 def config_hash(identity: dict) -> str:

@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Sequence
-import pandas as pd
+from typing import TYPE_CHECKING, Sequence
+
 import torch
 
 from ml2bench.errors import UserError
 from ml2bench.files import atomic_save as atomic_write
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 IDENTITY = ["run_id", "config_hash", "problem", "problem_version", "problem_params", "solver",
             "solver_label", "solver_params", "seed"]
@@ -73,6 +76,8 @@ class ResultsStore:
         path = self.run_path(run_id)
         if not path.exists():
             return False
+        import pandas as pd
+
         try:
             hashes = pd.read_parquet(path, columns=["config_hash"])["config_hash"]
         except Exception:  # an unreadable file is treated as missing and rewritten
@@ -86,6 +91,8 @@ class ResultsStore:
         path = self.flatness_path(run_id)
         if not path.exists():
             return False
+        import pandas as pd
+
         try:
             recorded = pd.read_parquet(path, columns=["metrics"])["metrics"].iloc[0]
         except Exception:
@@ -93,6 +100,8 @@ class ResultsStore:
         return set(metrics) <= set(str(recorded).split(","))
 
     def write_run(self, run_id: str, rows: list[dict]) -> Path:
+        import pandas as pd
+
         frame = pd.DataFrame(rows)
         ordered = [c for c in COLUMNS if c in frame] + sorted(c for c in frame if c not in COLUMNS)
         path = self.run_path(run_id)
@@ -100,6 +109,8 @@ class ResultsStore:
         return path
 
     def write_flatness(self, run_id: str, rows: list[dict]) -> Path:
+        import pandas as pd
+
         path = self.flatness_path(run_id)
         atomic_write(path, lambda tmp: pd.DataFrame(rows).to_parquet(tmp, index=False))
         return path
@@ -142,6 +153,8 @@ class ResultsStore:
 
 
 def _concat(paths: list[Path]) -> pd.DataFrame:
+    import pandas as pd
+
     frames = [pd.read_parquet(p) for p in paths]
     frames = [f for f in frames if len(f)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

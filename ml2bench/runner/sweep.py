@@ -3,18 +3,19 @@
 Every run is validated before anything executes (a typo fails fast). Runs whose
 results file exists with the same config hash are skipped and counted as up to date;
 an interrupted run resumes from its last checkpoint. ``jobs > 1`` uses a local
-``ProcessPoolExecutor`` (spawned workers, threads divided between them).
+``ProcessPoolExecutor`` (spawned workers). Each run executes with the thread count
+its prepared spec names (``--threads``, else the house policy: one per job), in the
+main process and in a worker alike, so a run gives the same numbers alone or in a
+sweep.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from typing import Iterable, Sequence
 
-import torch
 from tqdm import tqdm
 
 from ml2bench.flatness.run_metrics import end_of_run_names
@@ -48,10 +49,6 @@ def expand(problems: Sequence[str], solvers: Sequence[str], seeds: Iterable[int]
             for p in problems for s in solvers for seed in seeds]
 
 
-def _worker_init(threads: int) -> None:
-    torch.set_num_threads(threads)
-
-
 def _execute_in_worker(prepared: PreparedRun, root: str) -> str:
     return execute(prepared, ResultsStore(root))
 
@@ -61,7 +58,7 @@ def run_sweep(specs: Sequence[RunSpec], out_dir: str, jobs: int = 1,
     """Validate, skip finished runs, execute the rest; returns a :class:`SweepReport`."""
     store = ResultsStore(out_dir)
     store.check_writable()
-    prepared = [prepare(spec) for spec in specs]
+    prepared = [prepare(spec, jobs) for spec in specs]
     report = SweepReport()
     todo = []
     for run in prepared:
@@ -89,10 +86,8 @@ def _run_pool(todo: list[PreparedRun], out_dir: str, jobs: int, report: SweepRep
               bar: tqdm) -> None:
     import multiprocessing
 
-    threads = max(1, (os.cpu_count() or 1) // jobs)
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_worker_init,
-                             initargs=(threads,)) as pool:
+    with ProcessPoolExecutor(jobs, mp_context=context) as pool:
         futures = {pool.submit(_execute_in_worker, run, out_dir): run for run in todo}
         for future in as_completed(futures):
             run = futures[future]

@@ -22,7 +22,6 @@ INNER = ("sgd", "adam", "adamw", "lbfgs")
 @register_solver
 class NestedIteration(MultilevelSolver):
     name = "nested"
-    description = "nested iteration: train coarse, prolongate, continue finer (any inner solver)"
     reference = "Cyr, Günther & Schroder 2019 (arXiv 1912.08974)"
     params = {
         "inner": Param("adam", "inner single-level solver", choices=INNER),
