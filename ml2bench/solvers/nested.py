@@ -37,9 +37,9 @@ class NestedIteration(MultilevelSolver):
     }
 
     def _inner_solver(self) -> Solver:
-        from ml2bench.solvers.registry import available_solvers
+        from ml2bench.solvers.registry import solver_class
         kwargs = {k: self.hparams[k] for k in ("lr", "batch_size") if self.hparams[k] is not None}
-        return available_solvers()[self.hparams["inner"]](**kwargs)
+        return solver_class(self.hparams["inner"])(**kwargs)
 
     def check_params(self) -> None:
         self._inner_solver()  # validates the forwarded hyperparameters

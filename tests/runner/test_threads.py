@@ -115,3 +115,18 @@ def test_the_partial_state_keeps_the_thread_count_and_a_mismatch_restarts(tmp_pa
     expected = pd.read_parquet(ResultsStore(reference).run_path(prepared.run_id))
     assert (fresh["train_loss"] != -1.0).all()
     assert fresh["train_loss"].tolist() == expected["train_loss"].tolist()
+
+
+def test_the_specs_declare_threads_pay_only_where_measured():
+    from ml2bench.problems.registry import load_specs
+    paying = sorted(name for name, spec in load_specs().items() if spec.threads_pay)
+    assert paying == ["fashion_mnist_resnet", "mnist_resnet"]
+
+
+def test_threads_pay_must_be_a_boolean(tmp_path, monkeypatch):
+    from ml2bench.errors import UserError
+    from ml2bench.problems.registry import load_specs
+    (tmp_path / "p.toml").write_text('name = "p"\nversion = 1\nfamily = "digits_cnn"\n'
+                                     'threads_pay = "yes"\n')
+    with pytest.raises(UserError, match="threads_pay must be true or false"):
+        load_specs(tmp_path)
