@@ -13,7 +13,7 @@ listing the specs imports no torch.
 
 A spec may declare ``threads_pay = true`` (top level): its runs measurably gain from
 more than one intra-op thread (``benchmarks/threads.py``), so a run of it gets
-``cores // jobs`` threads instead of one (see :func:`ml2bench.runner.spec.default_threads`).
+``cores // jobs`` threads instead of one (see :mod:`ml2bench.runner.threads`).
 """
 
 from __future__ import annotations

@@ -17,7 +17,8 @@ import torch
 from ml2bench.errors import UserError
 from ml2bench.flatness.run_metrics import RunMetrics
 from ml2bench.problems.registry import ProblemSpec, family_of, resolve_problem
-from ml2bench.runner.spec import RunSpec, config_hash, default_threads, run_id
+from ml2bench.runner.spec import RunSpec, config_hash, run_id
+from ml2bench.runner.threads import default_threads
 from ml2bench.solvers.registry import make_solver
 
 
@@ -55,7 +56,7 @@ def prepare(spec: RunSpec, jobs: int = 1) -> PreparedRun:
     """Validate names and parameters (raises UserError) and compute the run's identity.
 
     A spec without ``threads`` gets the house policy's count
-    (:func:`~ml2bench.runner.spec.default_threads` for ``jobs`` parallel runs), so the
+    (:func:`~ml2bench.runner.threads.default_threads` for ``jobs`` parallel runs), so the
     prepared spec always names the thread count it runs with.
     """
     RunMetrics.parse(spec.metrics)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from dataclasses import asdict, dataclass, field
 
@@ -15,10 +14,10 @@ class RunSpec:
 
     ``budget`` is in work units (None: the problem's default); ``max_time`` caps the
     solver's wall time in seconds; ``checkpoint_every`` spaces evaluations in WU;
-    ``metrics`` names end-of-run flatness metrics (empty: none). ``threads`` is the
-    number of intra-op torch threads the run executes with (None: the house policy,
-    :func:`default_threads`, decided by :func:`~ml2bench.runner.prepare.prepare` before
-    the run starts); it is part of the run's identity, since results depend on it.
+    ``metrics`` names end-of-run flatness metrics (empty: none). ``threads``: the
+    intra-op torch threads the run executes with (None: the house policy of
+    :mod:`ml2bench.runner.threads`, fixed by :func:`~ml2bench.runner.prepare.prepare`
+    before the run starts); part of the run's identity, since results depend on it.
     """
 
     problem: str
@@ -46,23 +45,6 @@ class RunSpec:
         data.update(problem_version=problem_version, problem_params=problem_params,
                     solver_params=solver_params)
         return data
-
-
-def available_cores() -> int:
-    """CPU cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0)) or 1
-    except (AttributeError, OSError):  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
-
-
-def default_threads(threads_pay: bool, jobs: int = 1, cores: int | None = None) -> int:
-    """The house thread policy: one intra-op thread per job, unless the problem's spec
-    declares ``threads_pay = true`` (measured with ``benchmarks/threads.py``); then
-    ``cores // jobs`` (at least one). No oversubscription by default."""
-    if not threads_pay:
-        return 1
-    return max(1, (cores or available_cores()) // max(1, jobs))
 
 
 def config_hash(identity: dict) -> str:

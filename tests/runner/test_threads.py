@@ -10,7 +10,8 @@ import torch
 from ml2bench.cli import main
 from ml2bench.runner.loop import RunLoop, execute
 from ml2bench.runner.prepare import prepare
-from ml2bench.runner.spec import RunSpec, default_threads
+from ml2bench.runner.spec import RunSpec
+from ml2bench.runner.threads import default_threads
 from ml2bench.runner.store import ResultsStore
 from ml2bench.runner.sweep import run_sweep
 
@@ -45,7 +46,7 @@ def test_a_problem_whose_threads_pay_gets_cores_over_jobs(monkeypatch):
     spec, given, values = registry.resolve_problem(PROBLEM)
     paying = dataclasses.replace(spec, threads_pay=True)
     monkeypatch.setattr(prepare_module, "resolve_problem", lambda label: (paying, given, values))
-    monkeypatch.setattr("ml2bench.runner.spec.available_cores", lambda: 6)
+    monkeypatch.setattr("ml2bench.runner.threads.available_cores", lambda: 6)
     assert prepare(RunSpec(problem=PROBLEM, solver="sgd")).spec.threads == 6
     assert prepare(RunSpec(problem=PROBLEM, solver="sgd"), jobs=2).spec.threads == 3
     assert prepare(RunSpec(problem=PROBLEM, solver="sgd", threads=1), jobs=2).spec.threads == 1
