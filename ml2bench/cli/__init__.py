@@ -25,6 +25,7 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> Parser:
+    """The argument parser of every subcommand; imports neither torch nor matplotlib."""
     parser = Parser(prog="ml2bench", description="Benchmark suite for multilevel and "
                     "domain-decomposition training of neural networks.")
     sub = parser.add_subparsers(dest="command", parser_class=Parser, required=True)
@@ -46,7 +47,9 @@ def build_parser() -> Parser:
                      help="evaluation spacing in WU (0: every step; default budget/50)")
     run.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     run.add_argument("--jobs", type=int, default=1, help="parallel processes")
-    run.add_argument("--threads", type=int, default=None, help="torch threads per process")
+    run.add_argument("--threads", type=int, default=None,
+                     help="torch intra-op threads per run (default: 1, or cores // jobs for "
+                          "problems whose spec says threads_pay = true)")
     run.add_argument("--out", default=DEFAULT_OUT, help="output directory")
     run.add_argument("--quick", action="store_true", help="quick sizes for every problem")
     run.add_argument("--no-target-stop", action="store_true",
@@ -73,16 +76,14 @@ def build_parser() -> Parser:
 
 
 def _add_optional_parsers(sub) -> None:
+    from ml2bench.cli.landscape_args import add_landscape_parser
     from ml2bench.data.cli import add_data_parser
     add_data_parser(sub)
-    try:
-        from ml2bench.cli.landscape import add_landscape_parser
-    except ImportError:  # pragma: no cover - landscape command not installed
-        return
     add_landscape_parser(sub)
 
 
 def cmd_list(args) -> int:
+    """``ml2bench list problems|solvers|suites``: names and one-line descriptions."""
     if args.what == "problems":
         from ml2bench.problems.registry import load_specs
         specs = load_specs()
@@ -90,11 +91,11 @@ def cmd_list(args) -> int:
         for name, spec in specs.items():
             print(f"{name:<{width}}  v{spec.version}  {spec.description}")
     elif args.what == "solvers":
-        from ml2bench.solvers.registry import available_solvers
-        solvers = available_solvers()
+        from ml2bench.solvers.registry import solver_descriptions
+        solvers = solver_descriptions()
         width = max(len(n) for n in solvers)
-        for name, cls in solvers.items():
-            print(f"{name:<{width}}  {cls.description}")
+        for name, description in solvers.items():
+            print(f"{name:<{width}}  {description}")
     else:
         from ml2bench.runner.suite import available_suites, load_suite
         for name in available_suites():
@@ -105,13 +106,14 @@ def cmd_list(args) -> int:
 
 
 def cmd_describe(args) -> int:
+    """``ml2bench describe P``: the problem, its data and its levels table with measured costs."""
     import torch
 
-    from ml2bench.problems.registry import family_of, resolve_problem
+    from ml2bench.problems.registry import make_task, resolve_problem
 
     torch.set_num_threads(1)
-    spec, _, values = resolve_problem(args.problem)
-    task = family_of(spec).make_task(spec.name, values, 0, torch.device("cpu"))
+    spec, _, _ = resolve_problem(args.problem)
+    task = make_task(args.problem, 0, "cpu")
     print(f"{spec.name} (version {spec.version}): {spec.description}")
     print(f"training samples {task.num_train}, test samples {task.test[0].shape[0]}, "
           f"batch size {task.batch_size}, budget {task.budget:g} WU, "
@@ -138,19 +140,18 @@ def _fmt(value) -> str:
 
 
 def cmd_run(args) -> int:
-    import torch
-
+    """``ml2bench run``: a suite or problems × solvers × seeds; exit 1 if runs failed."""
+    if args.jobs < 1:
+        raise UserError(f"--jobs must be a positive integer, got {args.jobs}")
+    if args.threads is not None and args.threads < 1:
+        raise UserError(f"--threads must be a positive integer, got {args.threads}")
+    if args.budget is not None and args.budget <= 0:
+        raise UserError(f"--budget must be a positive number of work units, got {args.budget:g}")
     from ml2bench.runner.suite import load_suite, parse_seeds, with_quick
     from ml2bench.runner.sweep import expand, run_sweep
 
-    if args.jobs < 1:
-        raise UserError(f"--jobs must be a positive integer, got {args.jobs}")
-    if args.budget is not None and args.budget <= 0:
-        raise UserError(f"--budget must be a positive number of work units, got {args.budget:g}")
     if args.data_dir:
         os.environ["ML2BENCH_DATA"] = str(Path(args.data_dir).expanduser().resolve())
-    if args.threads:
-        torch.set_num_threads(args.threads)
     suite = load_suite(args.suite) if args.suite else None
     problems = args.problem or (suite.problems if suite else [])
     solvers = args.solver or (suite.solvers if suite else [])
@@ -163,7 +164,7 @@ def cmd_run(args) -> int:
     budget = args.budget if args.budget is not None else (suite.budget if suite else None)
     specs = expand(problems, solvers, seeds, budget=budget, device=args.device,
                    max_time=args.max_time, checkpoint_every=args.checkpoint_every,
-                   stop_at_target=not args.no_target_stop,
+                   stop_at_target=not args.no_target_stop, threads=args.threads,
                    metrics=tuple(m.strip() for m in metrics if m.strip()))
     report = run_sweep(specs, args.out, jobs=args.jobs, progress=not args.no_progress)
     done = ", ".join(f"{n} {s}" for s, n in sorted(report.statuses.items())) or "nothing new"
@@ -199,6 +200,7 @@ def _check_readable(unreadable: list[str]) -> None:
 
 
 def cmd_table(args) -> int:
+    """``ml2bench table``: the leaderboard of a results folder to stdout."""
     from ml2bench.report.leaderboard import format_table, leaderboard
     store, runs, unreadable = _load_results(args.out)
     flatness = store.load_flatness(unreadable) if args.flatness else None
@@ -210,6 +212,7 @@ def cmd_table(args) -> int:
 
 
 def cmd_plot(args) -> int:
+    """``ml2bench plot``: convergence plots, one PNG per problem (unchanged ones kept)."""
     from ml2bench.files import writing_to
     from ml2bench.report.plots import plot_all
     _, runs, unreadable = _load_results(args.out)
@@ -222,6 +225,7 @@ def cmd_plot(args) -> int:
 
 
 def cmd_report(args) -> int:
+    """``ml2bench report``: tables, figures and an HTML page in one folder."""
     from ml2bench.files import writing_to
     from ml2bench.report.html import write_report
     _, _, unreadable = _load_results(args.out)
@@ -236,6 +240,7 @@ COMMANDS = {"list": cmd_list, "describe": cmd_describe, "run": cmd_run, "table":
 
 
 def dispatch(args) -> int:
+    """Run the subcommand named in ``args``; returns the exit status."""
     if args.command == "data":
         from ml2bench.data.cli import run_data_command
         return run_data_command(args)

@@ -17,7 +17,8 @@ data loss without regularisation (design/metrics.md, M3 and M7):
     The SLQ spectral density of the Hessian (5 probes, ``--slq-steps`` steps), log y.
 
 Figures are written atomically (temporary file, then rename) with Matplotlib's Agg
-canvas; no display is needed.
+canvas; no display is needed. The arguments are declared in
+:mod:`ml2bench.cli.landscape_args`, which the parser imports without this module.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from ml2bench.cli.landscape_args import KINDS, add_landscape_parser  # noqa: F401
 from ml2bench.errors import UserError
 from ml2bench.files import atomic_save
 from ml2bench.flatness.hvp import HessianOperator
@@ -45,7 +47,6 @@ from ml2bench.flatness.protocol import data_loss_fn, evaluation_batches
 from ml2bench.flatness.slq import spectral_density
 from ml2bench.parameters import trainable_parameters
 
-KINDS = ("slice1d", "slice2d", "interpolate", "density")
 EXCLUDED_STATUSES = ("failed", "skipped", "diverged")
 
 
@@ -60,21 +61,6 @@ class SavedRun:
     solver_label: str
     seed: int
     state: dict
-
-
-def add_landscape_parser(subparsers) -> None:
-    """Register the ``landscape`` sub-command."""
-    parser = subparsers.add_parser("landscape", help="loss-landscape figures of saved final models")
-    parser.add_argument("--out", default="runs/latest", help="results directory")
-    parser.add_argument("--problem", default=None, help="problem name or label (default: all)")
-    parser.add_argument("--solvers", default=None,
-                        help="comma-separated solver labels or names (default: all)")
-    parser.add_argument("--seed", type=int, default=None, help="run seed (default: the smallest)")
-    parser.add_argument("--kind", default="all", choices=(*KINDS, "all"))
-    parser.add_argument("--points", type=int, default=51,
-                        help="points of 1-D curves and interpolations; 2-D grid points//2 per side")
-    parser.add_argument("--subset", type=int, default=5000, help="evaluation subset size |D_H|")
-    parser.add_argument("--slq-steps", type=int, default=80, help="Lanczos steps of the density")
 
 
 def run_landscape_command(args) -> int:

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Sequence, Tuple, Union
-
-import numpy as np
+from typing import TYPE_CHECKING, Sequence, Tuple, Union
 
 from ml2bench.data.errors import UserError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 PathLike = Union[str, os.PathLike]
 
@@ -71,6 +72,8 @@ def parse_cifar_batch(data: bytes, source: PathLike = "<bytes>") -> Tuple[np.nda
             f"{source}: file is {len(data)} bytes, not a multiple of the "
             f"{RECORD_BYTES}-byte record size (truncated or not a CIFAR-10 binary batch)"
         )
+    import numpy as np
+
     records = np.frombuffer(data, dtype=np.uint8).reshape(-1, RECORD_BYTES)
     labels = records[:, 0].astype(np.int64)
     bad = np.flatnonzero(labels >= NUM_CLASSES)
@@ -133,4 +136,6 @@ def read_cifar_batches(paths: Sequence[PathLike]) -> Tuple[np.ndarray, np.ndarra
     parts = [read_cifar_batch(p) for p in paths]
     if len(parts) == 1:
         return parts[0]
+    import numpy as np
+
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])

@@ -19,9 +19,8 @@ import sys
 from typing import Optional, TextIO
 
 from ml2bench.data.datadir import ENV_DATA_DIR, describe_data_dir
-from ml2bench.data.datasets import DATASETS, dataset_status, download_hint, require_dataset
-from ml2bench.data.download import DEFAULT_TIMEOUT, ENV_MIRRORS, download_dataset
-from ml2bench.data.verify import verify
+from ml2bench.data.datasets import (DATASETS, DEFAULT_TIMEOUT, ENV_MIRRORS, dataset_status,
+                                    download_hint, require_dataset)
 
 __all__ = ["add_data_parser", "run_data_command", "require_dataset"]
 
@@ -97,6 +96,8 @@ def _run_list(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _run_download(args: argparse.Namespace, out: TextIO) -> int:
+    from ml2bench.data.download import download_dataset
+
     progress = False if args.no_progress else None
     paths = download_dataset(args.name, args.data_dir, args.mirror, force=args.force,
                              timeout=args.timeout, progress=progress,
@@ -107,6 +108,8 @@ def _run_download(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _run_verify(args: argparse.Namespace, out: TextIO) -> int:
+    from ml2bench.data.verify import verify
+
     checks = verify(args.name, args.data_dir)
     for check in checks:
         print(f"{check.status:<8}  {check.path}: {check.detail}", file=out)

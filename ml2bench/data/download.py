@@ -34,12 +34,10 @@ from ml2bench import __version__
 from ml2bench.data.archive import extract_cifar_archive
 from ml2bench.data.cifar import read_cifar_batch
 from ml2bench.data.datadir import PathLike, resolve_data_dir
-from ml2bench.data.datasets import (DATASETS, MD5SUMS, MIRRORS, dataset_status, get_dataset,
-                                    require_dataset)
+from ml2bench.data.datasets import (DATASETS, DEFAULT_TIMEOUT, ENV_MIRRORS, MD5SUMS, MIRRORS,
+                                    dataset_status, get_dataset, require_dataset)
 from ml2bench.data.errors import UserError
 
-ENV_MIRRORS = "ML2BENCH_MIRRORS"
-DEFAULT_TIMEOUT = 30.0
 _CHUNK = 1 << 16
 _SCHEMES = ("http", "https", "file")
 

@@ -11,6 +11,10 @@ products and convolutions, forward and backward). Kinds:
   with ``create_graph`` and one double backward (:class:`~ml2bench.hessian.LinearisedGradient`);
 * ``hvp_more`` — a further product through that retained linearisation (one double
   backward, :meth:`~ml2bench.hessian.LinearisedGradient.product`; Pearlmutter 1994).
+
+:func:`level_costs` is what hierarchies call: the measured costs, read from the
+on-disk cache (:mod:`ml2bench.hierarchy.cost_cache`) when the problem being built is
+known.
 """
 
 from __future__ import annotations
@@ -113,3 +117,13 @@ def measure_level_costs(models: Sequence[nn.Module], objective: Objective,
     return [LevelCost(forward=f["forward"] / reference, grad=f["grad"] / reference,
                       hvp=f["hvp"] / reference, hvp_more=f["hvp_more"] / reference)
             for f in flops]
+
+
+def level_costs(models: Sequence[nn.Module], objective: Objective,
+                batch: tuple) -> list[LevelCost]:
+    """:func:`measure_level_costs`, cached on disk per problem, version, parameters and
+    device type (see :mod:`ml2bench.hierarchy.cost_cache`)."""
+    from ml2bench.hierarchy.cost_cache import cached
+
+    return cached(lambda: measure_level_costs(models, objective, batch), LevelCost,
+                  len(models), torch.__version__)

@@ -2,7 +2,9 @@
 
 Coarse models are not initialised independently: their parameters are the projection
 ``Π`` of the finest model's, so every level starts from the same function.
-Costs are measured with the FLOP counter on a sample batch of the training data.
+Costs are measured with the FLOP counter on a sample batch of the training data (once
+per problem, version, parameters and device type: they are cached on disk, see
+:mod:`ml2bench.hierarchy.cost_cache`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from torch import nn
 
 from ml2bench.hierarchy.base import Hierarchy, Level
 from ml2bench.parameters import copy_params_into
-from ml2bench.hierarchy.cost import Objective, measure_level_costs
+from ml2bench.hierarchy import cost
+from ml2bench.hierarchy.cost import Objective
 from ml2bench.hierarchy.depth import DepthTransfer, coarse_depths
 
 
@@ -22,7 +25,7 @@ def build_hierarchy(models: Sequence[nn.Module], transfers: Sequence, objective:
     """Project the finest parameters down the levels, measure costs, assemble."""
     for fine, coarse, transfer in zip(models[:-1], models[1:], transfers):
         copy_params_into(coarse, transfer.project(list(fine.parameters())))
-    costs = measure_level_costs(models, objective, sample_batch)
+    costs = cost.level_costs(models, objective, sample_batch)
     levels = [Level(model, cost, dict(info)) for model, cost, info in zip(models, costs, infos)]
     return Hierarchy(levels, list(transfers))
 

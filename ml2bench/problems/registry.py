@@ -5,6 +5,15 @@ ResNet-ODE classification problems). A *spec* ``problems/NAME.toml`` names a fam
 carries a ``version``, a description, default values for the family's parameters
 (``[params]``) and the overrides applied when ``quick=true`` (``[quick]``). A label such
 as ``peaks_resnet[levels=3,quick=true]`` selects a spec and overrides parameters.
+
+Families are found through the torch-free catalogue
+(:mod:`ml2bench.problems.catalogue`) plus any registered at run time with
+:func:`register_family`; a family's module is imported on first use, so reading and
+listing the specs imports no torch.
+
+A spec may declare ``threads_pay = true`` (top level): its runs measurably gain from
+more than one intra-op thread (``benchmarks/threads.py``), so a run of it gets
+``cores // jobs`` threads instead of one (see :mod:`ml2bench.runner.threads`).
 """
 
 from __future__ import annotations
@@ -13,13 +22,16 @@ import os
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, ClassVar
-
-import torch
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ml2bench.errors import UserError
 from ml2bench.labels import Param, ParamSet, format_label, parse_label, unknown_name_error
-from ml2bench.problems.base import Task
+from ml2bench.problems.catalogue import FAMILIES as CATALOGUE
+
+if TYPE_CHECKING:
+    import torch
+
+    from ml2bench.problems.base import Task
 
 #: Parameters every family accepts.
 COMMON_PARAMS: dict[str, Param] = {
@@ -40,6 +52,8 @@ class ProblemFamily:
 
     def make_task(self, name: str, values: dict[str, Any], seed: int,
                   device: torch.device) -> Task:  # pragma: no cover - abstract
+        """A task of problem ``name`` with resolved parameters ``values``: data drawn with
+        ``seed``, models and hierarchy on ``device``."""
         raise NotImplementedError
 
     def check_params(self, name: str, values: dict[str, Any]) -> None:
@@ -63,6 +77,7 @@ class ProblemFamily:
         """
 
 
+#: Families registered so far (their modules imported); see :func:`family_class`.
 FAMILIES: dict[str, type[ProblemFamily]] = {}
 
 
@@ -70,6 +85,15 @@ def register_family(cls: type[ProblemFamily]) -> type[ProblemFamily]:
     """Class decorator adding a family to :data:`FAMILIES`."""
     FAMILIES[cls.family] = cls
     return cls
+
+
+def family_class(name: str) -> type[ProblemFamily]:
+    """The family class ``name``, importing its module (catalogue) on first use."""
+    if name not in FAMILIES:
+        if name not in CATALOGUE:
+            raise unknown_name_error("problem family", name, {*CATALOGUE, *FAMILIES})
+        CATALOGUE[name].load()
+    return FAMILIES[name]
 
 
 @dataclass(frozen=True)
@@ -83,10 +107,11 @@ class ProblemSpec:
     defaults: dict = field(default_factory=dict)
     quick: dict = field(default_factory=dict)
     path: str = ""
+    threads_pay: bool = False
 
     def declared(self) -> dict[str, Param]:
         """The family's parameters with this spec's defaults."""
-        declared = {**COMMON_PARAMS, **FAMILIES[self.family].params}
+        declared = {**COMMON_PARAMS, **family_class(self.family).params}
         return {k: replace(p, default=self.defaults.get(k, p.default)) for k, p in declared.items()}
 
     def resolve(self, given: dict[str, Any]) -> dict[str, Any]:
@@ -126,16 +151,19 @@ def load_spec(path: Path) -> ProblemSpec:
     for key in ("name", "version", "family"):
         if key not in data:
             raise UserError(f"problem spec {path} lacks the required key {key!r}")
-    if data["family"] not in FAMILIES:
-        raise unknown_name_error("problem family", data["family"], FAMILIES)
+    if data["family"] not in CATALOGUE and data["family"] not in FAMILIES:
+        raise unknown_name_error("problem family", data["family"], {*CATALOGUE, *FAMILIES})
+    threads_pay = data.get("threads_pay", False)
+    if not isinstance(threads_pay, bool):
+        raise UserError(f"problem spec {path}: threads_pay must be true or false, "
+                        f"got {threads_pay!r}")
     return ProblemSpec(name=data["name"], version=int(data["version"]), family=data["family"],
                        description=data.get("description", ""), defaults=data.get("params", {}),
-                       quick=data.get("quick", {}), path=str(path))
+                       quick=data.get("quick", {}), path=str(path), threads_pay=threads_pay)
 
 
 def load_specs(directory: Path | None = None) -> dict[str, ProblemSpec]:
     """All specs in ``directory`` (default :func:`spec_directory`), keyed by name."""
-    _import_families()
     directory = directory or spec_directory()
     if not directory.is_dir():
         raise UserError(f"problem spec directory {directory} does not exist; "
@@ -167,18 +195,19 @@ def resolve_problem(label: str) -> tuple[ProblemSpec, dict[str, Any], dict[str, 
 
 
 def family_of(spec: ProblemSpec) -> ProblemFamily:
-    """An instance of the family that builds ``spec``'s tasks (registering the built-in
-    families first, as a freshly spawned worker process has not imported them)."""
-    _import_families()
-    return FAMILIES[spec.family]()
+    """An instance of the family that builds ``spec``'s tasks (its module imported on
+    first use, also in a freshly spawned worker process)."""
+    return family_class(spec.family)()
 
 
 def make_task(label: str, seed: int = 0, device: str | torch.device = "cpu") -> Task:
-    """Instantiate the problem ``label`` with ``seed`` on ``device``."""
+    """Instantiate the problem ``label`` with ``seed`` on ``device`` (its level costs
+    read from the cost cache when measured before)."""
+    import torch
+
+    from ml2bench.hierarchy.cost_cache import cost_scope
+
     spec, _, values = resolve_problem(label)
-    return family_of(spec).make_task(spec.name, values, seed, torch.device(device))
-
-
-def _import_families() -> None:
-    """Import the modules that register the built-in families."""
-    from ml2bench.problems import families  # noqa: F401
+    device = torch.device(device)
+    with cost_scope(spec.name, spec.version, values, device.type):
+        return family_of(spec).make_task(spec.name, values, seed, device)

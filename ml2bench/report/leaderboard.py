@@ -60,9 +60,9 @@ def higher_is_better(metric: str) -> bool:
 def _registry_metric(problem: str) -> str | None:
     """The test metric the problem family declares, or None if it cannot be looked up."""
     try:
-        from ml2bench.problems.registry import FAMILIES, load_specs
+        from ml2bench.problems.registry import family_class, load_specs
 
-        return FAMILIES[load_specs()[problem].family].metric
+        return family_class(load_specs()[problem].family).metric
     except Exception:  # unknown problem, no spec folder: the caller falls back
         return None
 

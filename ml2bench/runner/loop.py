@@ -30,6 +30,7 @@ from ml2bench.accounting.ledger import WorkLedger
 from ml2bench.accounting.oracle import Oracle
 from ml2bench.errors import UserError
 from ml2bench.flatness.run_metrics import RunMetrics
+from ml2bench.hierarchy.cost_cache import cost_scope
 from ml2bench.problems.base import Task
 from ml2bench.problems.registry import family_of
 from ml2bench.runner.checkpoint import CheckpointSchedule, RunCheckpoint
@@ -143,6 +144,7 @@ class RunLoop:
         """Save the resumable state (models, solver, ledger, loop counters)."""
         loop_state = {key: getattr(self, key) for key in LOOP_STATE}
         loop_state["next_checkpoint"] = self.schedule.next
+        loop_state["num_threads"] = torch.get_num_threads()
         self.checkpoint.save(self.task.hierarchy.levels, self.solver, self.ledger, loop_state)
 
     def restore_state(self, state: dict) -> None:
@@ -163,6 +165,8 @@ class RunLoop:
             self.store.write_run(self.prepared.run_id, self.rows)
             return "skipped"
         state = self.checkpoint.load()
+        if state is not None and state["loop"].get("num_threads") != torch.get_num_threads():
+            state = None  # saved with another thread count: its numbers would differ; restart
         if state is None:
             # the reference for grad_norm_rel and divergence: the problem's initial point,
             # the same for every solver (before a solver may move it, e.g. nested iteration)
@@ -236,13 +240,20 @@ def execute(prepared: PreparedRun, store: ResultsStore) -> str:
     rows evaluated so far); user errors (bad names, parameters, missing data) propagate.
     A run whose results exist but whose requested flatness table is missing gets it
     computed from its saved final model (status ``flatness``), without retraining.
+    The run executes with ``prepared.spec.threads`` intra-op threads (the previous count
+    is restored afterwards), whatever process executes it.
     """
     metrics = RunMetrics.parse(prepared.spec.metrics).end_of_run
     if store.is_finished(prepared.run_id, prepared.config_hash, metrics):
         return "up-to-date"
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(prepared.spec.threads or 1)
     loop = None
     try:
-        loop = RunLoop(prepared, store)
+        spec = prepared.problem_spec
+        sizes = {k: v for k, v in prepared.problem_values.items() if k != "budget"}
+        with cost_scope(spec.name, spec.version, sizes, resolve_device(prepared.spec.device).type):
+            loop = RunLoop(prepared, store)
         if store.is_trained(prepared.run_id, prepared.config_hash) \
                 and loop.load_final_model():  # trained; only (some) flatness is missing
             loop.write_flatness()
@@ -262,3 +273,5 @@ def execute(prepared: PreparedRun, store: ResultsStore) -> str:
         store.write_run(prepared.run_id, rows)
         store.drop_partial(prepared.run_id)
         return "failed"
+    finally:
+        torch.set_num_threads(previous_threads)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -21,6 +21,7 @@ from ml2bench.flatness.run_metrics import RunMetrics
 from ml2bench.labels import format_label
 from ml2bench.problems.registry import ProblemSpec, family_of, resolve_problem
 from ml2bench.runner.spec import RunSpec, config_hash, run_id
+from ml2bench.runner.threads import default_threads
 from ml2bench.solvers.base import Solver
 from ml2bench.solvers.registry import make_solver
 
@@ -103,7 +104,7 @@ def check_solver_on_problem(solver, problem_spec: ProblemSpec, values: dict[str,
     solver.check_problem(levels)
 
 
-def prepare(spec: RunSpec) -> PreparedRun:
+def prepare(spec: RunSpec, jobs: int = 1) -> PreparedRun:
     """Validate names, parameters and options (raises UserError) and compute the run's
     identity.
 
@@ -112,11 +113,21 @@ def prepare(spec: RunSpec) -> PreparedRun:
     ``budget`` set to the budget the run uses, the solver's hyperparameters with
     defaults filled in and types normalised, the canonical labels, the device the run
     uses, and the remaining run options (``max_time``, ``checkpoint_every``,
-    ``stop_at_target``, checkpoint metrics). ``sgd`` and ``sgd[lr=0.1]`` are one run.
+    ``stop_at_target``, checkpoint metrics) and the thread count. ``sgd`` and
+    ``sgd[lr=0.1]`` are one run.
+
+    A spec without ``threads`` gets the house policy's count
+    (:func:`~ml2bench.runner.threads.default_threads` for ``jobs`` parallel runs), so the
+    prepared spec always names the thread count it runs with.
     """
     check_options(spec)
     RunMetrics.parse(spec.metrics)
+    if spec.threads is not None and (isinstance(spec.threads, bool)
+                                     or not isinstance(spec.threads, int) or spec.threads < 1):
+        raise UserError(f"threads must be a positive integer, got {spec.threads!r}")
     problem_spec, _, values = resolve_problem(spec.problem)
+    if spec.threads is None:
+        spec = replace(spec, threads=default_threads(problem_spec.threads_pay, jobs))
     solver = make_solver(spec.solver)
     device = resolve_device(spec.device)
     family = family_of(problem_spec)

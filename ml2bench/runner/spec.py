@@ -14,7 +14,10 @@ class RunSpec:
 
     ``budget`` is in work units (None: the problem's default); ``max_time`` caps the
     solver's wall time in seconds; ``checkpoint_every`` spaces evaluations in WU;
-    ``metrics`` names end-of-run flatness metrics (empty: none).
+    ``metrics`` names end-of-run flatness metrics (empty: none). ``threads``: the
+    intra-op torch threads the run executes with (None: the house policy of
+    :mod:`ml2bench.runner.threads`, fixed by :func:`~ml2bench.runner.prepare.prepare`
+    before the run starts); part of the run's identity, since results depend on it.
     """
 
     problem: str
@@ -26,6 +29,7 @@ class RunSpec:
     checkpoint_every: float | None = None
     stop_at_target: bool = True
     metrics: tuple[str, ...] = field(default_factory=tuple)
+    threads: int | None = None
 
     def identity(self, problem_version: int, problem_params: dict, solver_params: dict) -> dict:
         """Everything that determines the numbers of the run (hashed into ``config_hash``).

@@ -17,12 +17,13 @@ from __future__ import annotations
 import math
 import tempfile
 from pathlib import Path
-from typing import Sequence
-
-import pandas as pd
+from typing import TYPE_CHECKING, Sequence
 
 from ml2bench.errors import UserError
 from ml2bench.files import atomic_save as atomic_write
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 IDENTITY = ["run_id", "config_hash", "problem", "problem_version", "problem_params", "solver",
             "solver_label", "solver_params", "seed", "setting_hash", "problem_label",
@@ -99,6 +100,8 @@ class ResultsStore:
         path = self.run_path(run_id)
         if not path.exists():
             return False
+        import pandas as pd
+
         try:
             hashes = pd.read_parquet(path, columns=["config_hash"])["config_hash"]
         except Exception:  # an unreadable file is treated as missing and rewritten
@@ -107,6 +110,8 @@ class ResultsStore:
 
     def final_status(self, run_id: str) -> str | None:
         """The status of a finished run's last row (None if unreadable or missing)."""
+        import pandas as pd
+
         try:
             statuses = pd.read_parquet(self.run_path(run_id), columns=["status"])["status"]
         except Exception:
@@ -120,6 +125,8 @@ class ResultsStore:
         path = self.flatness_path(run_id)
         if not path.exists():
             return False
+        import pandas as pd
+
         try:
             recorded = pd.read_parquet(path, columns=["metrics"])["metrics"].iloc[0]
         except Exception:
@@ -128,6 +135,8 @@ class ResultsStore:
 
     def write_run(self, run_id: str, rows: list[dict]) -> Path:
         """Write the rows of a finished run atomically; returns the file."""
+        import pandas as pd
+
         frame = pd.DataFrame(rows)
         ordered = [c for c in COLUMNS if c in frame] + sorted(c for c in frame if c not in COLUMNS)
         path = self.run_path(run_id)
@@ -136,6 +145,8 @@ class ResultsStore:
 
     def write_flatness(self, run_id: str, rows: list[dict]) -> Path:
         """Write the end-of-run flatness row(s) atomically; returns the file."""
+        import pandas as pd
+
         path = self.flatness_path(run_id)
         atomic_write(path, lambda tmp: pd.DataFrame(rows).to_parquet(tmp, index=False))
         return path
@@ -191,6 +202,8 @@ class ResultsStore:
 
 
 def _read(path: Path, unreadable: list[str] | None) -> pd.DataFrame | None:
+    import pandas as pd
+
     try:
         return pd.read_parquet(path)
     except Exception as error:  # pyarrow raises ArrowInvalid, OSError, ...
@@ -209,6 +222,8 @@ REPAIR = ("run the same `ml2bench run` command again to recompute that run (it r
 
 
 def _concat(paths: list[Path], unreadable: list[str] | None = None) -> pd.DataFrame:
+    import pandas as pd
+
     frames = [_read(p, unreadable) for p in paths]
     frames = [f for f in frames if f is not None and len(f)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

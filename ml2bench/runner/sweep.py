@@ -3,18 +3,19 @@
 Every run is validated before anything executes (a typo fails fast). Runs whose
 results file exists with the same config hash are skipped and counted as up to date;
 an interrupted run resumes from its last checkpoint. ``jobs > 1`` uses a local
-``ProcessPoolExecutor`` (spawned workers, threads divided between them).
+``ProcessPoolExecutor`` (spawned workers). Each run executes with the thread count
+its prepared spec names (``--threads``, else the house policy: one per job), in the
+main process and in a worker alike, so a run gives the same numbers alone or in a
+sweep.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
-import torch
 from tqdm import tqdm
 
 from ml2bench.flatness.run_metrics import end_of_run_names
@@ -49,10 +50,6 @@ def expand(problems: Sequence[str], solvers: Sequence[str], seeds: Iterable[int]
             for p in problems for s in solvers for seed in seeds]
 
 
-def _worker_init(threads: int) -> None:
-    torch.set_num_threads(threads)
-
-
 def _execute_in_worker(prepared: PreparedRun, root: str) -> str:
     return execute(prepared, ResultsStore(root))
 
@@ -60,7 +57,7 @@ def _execute_in_worker(prepared: PreparedRun, root: str) -> str:
 def run_sweep(specs: Sequence[RunSpec], out_dir: str, jobs: int = 1,
               progress: bool = True) -> SweepReport:
     """Validate, skip finished runs, execute the rest; returns a :class:`SweepReport`."""
-    prepared = prepare_all(specs)  # every run valid before anything is created
+    prepared = prepare_all(specs, jobs)  # every run valid before anything is created
     store = ResultsStore(out_dir)
     store.check_writable()
     report = SweepReport()
@@ -88,12 +85,13 @@ def run_sweep(specs: Sequence[RunSpec], out_dir: str, jobs: int = 1,
     return report
 
 
-def prepare_all(specs: Sequence[RunSpec]) -> list[PreparedRun]:
-    """Prepare every run (UserError on the first invalid one), dropping repeats: two
-    spellings of one configuration (``sgd``, ``sgd[lr=0.1]``) are one run."""
+def prepare_all(specs: Sequence[RunSpec], jobs: int = 1) -> list[PreparedRun]:
+    """Prepare every run (UserError on the first invalid one) for ``jobs`` parallel
+    runs, dropping repeats: two spellings of one configuration (``sgd``,
+    ``sgd[lr=0.1]``) are one run."""
     runs: dict[str, PreparedRun] = {}
     for spec in specs:
-        run = prepare(spec)
+        run = prepare(spec, jobs)
         runs.setdefault(run.run_id, run)
     return list(runs.values())
 
@@ -102,17 +100,10 @@ def _run_pool(todo: list[PreparedRun], out_dir: str, jobs: int, report: SweepRep
               bar: tqdm) -> None:
     import multiprocessing
 
-    threads = max(1, (os.cpu_count() or 1) // jobs)
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_worker_init,
-                             initargs=(threads,)) as pool:
+    with ProcessPoolExecutor(jobs, mp_context=context) as pool:
         futures = {pool.submit(_execute_in_worker, run, out_dir): run for run in todo}
         for future in as_completed(futures):
             run = futures[future]
             report.add(run.label, future.result())
             bar.update()
-
-
-def with_options(specs: Sequence[RunSpec], **options) -> list[RunSpec]:
-    """Copies of ``specs`` with some fields replaced."""
-    return [replace(spec, **options) for spec in specs]

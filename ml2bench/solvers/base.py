@@ -218,6 +218,16 @@ SOLVERS: dict[str, type[Solver]] = {}
 
 
 def register_solver(cls: type[Solver]) -> type[Solver]:
-    """Class decorator adding a solver to :data:`SOLVERS`."""
+    """Class decorator adding a solver to :data:`SOLVERS`.
+
+    A built-in solver's ``description`` comes from its entry in
+    :data:`ml2bench.solvers.catalogue.SOLVERS` (its one home); a solver outside the
+    catalogue declares its own.
+    """
+    from ml2bench.solvers.catalogue import SOLVERS as CATALOGUE
+
+    entry = CATALOGUE.get(cls.name)
+    if entry is not None and "description" not in cls.__dict__:
+        cls.description = entry.description
     SOLVERS[cls.name] = cls
     return cls

@@ -61,7 +61,6 @@ class SGD(TorchOptimSolver):
     """
 
     name = "sgd"
-    description = "stochastic gradient descent with optional (Nesterov) momentum"
     reference = "Robbins & Monro 1951; Sutskever et al., ICML 2013"
     optimizer_class = torch.optim.SGD
     params = {
@@ -95,7 +94,6 @@ class Adam(TorchOptimSolver):
     """
 
     name = "adam"
-    description = "Adam, adaptive moment estimation"
     reference = "Kingma & Ba, ICLR 2015"
     optimizer_class = torch.optim.Adam
     params = {
@@ -122,7 +120,6 @@ class AdamW(Adam):
     """
 
     name = "adamw"
-    description = "Adam with decoupled weight decay"
     reference = "Loshchilov & Hutter, ICLR 2019"
     optimizer_class = torch.optim.AdamW
     params = {**Adam.params,
@@ -141,7 +138,6 @@ class LBFGS(TorchOptimSolver):
     """
 
     name = "lbfgs"
-    description = "L-BFGS with strong-Wolfe line search (full batch)"
     reference = "Liu & Nocedal 1989; Nocedal & Wright 2006, Alg. 7.5"
     optimizer_class = torch.optim.LBFGS
     full_batch_default = True

@@ -142,7 +142,6 @@ class MGOpt(MultilevelSolver):
     """MG/OPT V-cycles; see the module docstring for the algorithm and references."""
 
     name = "mgopt"
-    description = "MG/OPT (Nash 2000): coherent coarse objectives, line search on corrections"
     reference = "Nash, Optim. Methods Softw. 14 (2000); TorchBraid mgopt.py"
     params = {
         **MultilevelSolver.params,

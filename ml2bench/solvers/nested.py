@@ -34,7 +34,6 @@ class NestedState:
 @register_solver
 class NestedIteration(MultilevelSolver):
     name = "nested"
-    description = "nested iteration: train coarse, prolongate, continue finer (any inner solver)"
     reference = "Cyr, Günther & Schroder 2019 (arXiv 1912.08974)"
     params = {
         **MultilevelSolver.params,
@@ -49,9 +48,9 @@ class NestedIteration(MultilevelSolver):
     }
 
     def _inner_solver(self) -> Solver:
-        from ml2bench.solvers.registry import available_solvers
+        from ml2bench.solvers.registry import solver_class
         kwargs = {k: self.hparams[k] for k in ("lr", "batch_size") if self.hparams[k] is not None}
-        return available_solvers()[self.hparams["inner"]](**kwargs)
+        return solver_class(self.hparams["inner"])(**kwargs)
 
     def check_params(self) -> None:
         self._inner_solver()  # validates the forwarded hyperparameters

@@ -139,7 +139,6 @@ class RMTR(MultilevelSolver):
     """
 
     name = "rmtr"
-    description = "recursive multilevel trust region (V/F-cycles, coherent coarse models)"
     reference = "Gratton, Sartenaer & Toint, SIOPT 19 (2008); Kopaničáková & Krause, SISC 45 (2023)"
     params = {
         **MultilevelSolver.params,

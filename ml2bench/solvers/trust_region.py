@@ -60,7 +60,6 @@ class TrustRegion(Solver):
     """
 
     name = "tr"
-    description = "trust region: Steihaug-Toint CG on exact HVPs, L-SR1 or Cauchy point"
     reference = "Conn, Gould & Toint 2000; Steihaug 1983; Brust, Erway & Marcia 2017"
     params = {"subproblem": Param("cg", "subproblem solver", choices=("cg", "lsr1", "cauchy")),
               **TR_PARAMS}

@@ -1,0 +1,25 @@
+"""The built-in solvers: name → ``"module:Class"`` and description (imports no torch).
+
+This table is the one home of each solver's description; :func:`register_solver`
+gives the class its ``description`` from here. A solver module is imported only when
+a run builds one of its solvers (:func:`ml2bench.solvers.registry.make_solver`).
+"""
+
+from ml2bench.catalogue import Entry, catalogue
+
+SOLVERS = catalogue(
+    Entry("sgd", "ml2bench.solvers.baselines:SGD",
+          "stochastic gradient descent with optional (Nesterov) momentum"),
+    Entry("adam", "ml2bench.solvers.baselines:Adam", "Adam, adaptive moment estimation"),
+    Entry("adamw", "ml2bench.solvers.baselines:AdamW", "Adam with decoupled weight decay"),
+    Entry("lbfgs", "ml2bench.solvers.baselines:LBFGS",
+          "L-BFGS with strong-Wolfe line search (full batch)"),
+    Entry("tr", "ml2bench.solvers.trust_region:TrustRegion",
+          "trust region: Steihaug-Toint CG on exact HVPs, L-SR1 or Cauchy point"),
+    Entry("rmtr", "ml2bench.solvers.rmtr:RMTR",
+          "recursive multilevel trust region (V/F-cycles, coherent coarse models)"),
+    Entry("mgopt", "ml2bench.solvers.mgopt:MGOpt",
+          "MG/OPT (Nash 2000): coherent coarse objectives, line search on corrections"),
+    Entry("nested", "ml2bench.solvers.nested:NestedIteration",
+          "nested iteration: train coarse, prolongate, continue finer (any inner solver)"),
+)
