@@ -46,8 +46,11 @@ def test_describe_peaks_shows_the_five_levels_with_measured_costs(capsys):
     assert code == 0
     rows = [line.split() for line in out.splitlines() if line.strip()[:1].isdigit()]
     assert [int(r[1]) for r in rows] == [65, 33, 17, 9, 5]
-    grad_costs = [float(r[-2]) for r in rows]
-    assert grad_costs[0] == 1.0 and grad_costs == sorted(grad_costs, reverse=True)
+    grad, hvp, hvp_more = ([float(r[k]) for r in rows] for k in (-3, -2, -1))
+    assert "cost grad  cost hvp  cost hvp more" in out
+    assert grad[0] == 1.0 and grad == sorted(grad, reverse=True)
+    # a further product through a linearisation costs one gradient less than the first
+    assert all(abs(h - m - g) < 2e-3 for g, h, m in zip(grad, hvp, hvp_more))
 
 
 def test_run_twice_then_table_and_plot(capsys, tmp_path):

@@ -120,18 +120,18 @@ def cmd_describe(args) -> int:
           f"target {task.target.metric} {'>=' if task.target.higher_is_better else '<='} "
           f"{task.target.threshold:g}")
     rows = task.hierarchy.table()
-    extra = [k for k in rows[0] if k not in ("level", "parameters", "cost_forward", "cost_grad",
-                                             "cost_hvp")]
-    header = ["level", *extra, "parameters", "cost fwd", "cost grad", "cost hvp"]
+    costs = [k for k in rows[0] if k.startswith("cost_")]
+    extra = [k for k in rows[0] if k not in ("level", "parameters", *costs)]
+    header = ["level", *extra, "parameters", *(k.replace("_", " ") for k in costs)]
     lines = [[str(r["level"]), *(_fmt(r[k]) for k in extra), str(r["parameters"]),
-              f"{r['cost_forward']:.3f}", f"{r['cost_grad']:.3f}", f"{r['cost_hvp']:.3f}"]
-             for r in rows]
+              *(f"{r[k]:.3f}" for k in costs)] for r in rows]
     widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
     print("  ".join(h.rjust(w) for h, w in zip(header, widths)))
     for line in lines:
         print("  ".join(c.rjust(w) for c, w in zip(line, widths)))
     print("costs: FLOPs relative to one finest-level forward+backward pass on the same batch "
-          "(measured with the FLOP counter)")
+          "(measured with the FLOP counter); hvp: a Hessian-vector product that linearises "
+          "the gradient, hvp more: each further product through that linearisation")
     return 0
 
 
