@@ -37,7 +37,8 @@ def steps_to_tolerance(n: int, label: str, cap: int) -> tuple[int, float]:
     return cap + 1, ledger.work_units
 
 
-@pytest.mark.parametrize("label", ["rmtr[levels=4]",
+@pytest.mark.parametrize("label", ["rmtr[levels=4]", "rmtr[levels=4,region=prolongated]",
+                                   "rmtr[levels=4,region=box]",
                                    "mgopt[levels=4,smoother=lbfgs,coarse_steps=20]"])
 def test_multilevel_cycles_do_not_grow_with_n(label):
     results = {n: steps_to_tolerance(n, label, cap=30) for n in SIZES}
