@@ -1,6 +1,7 @@
 """Mesh independence on ``quadratic_poisson1d``: multilevel cycles do not grow with n.
 
-RMTR (``rmtr[levels=4]``, defaults) and MG/OPT reach ``‖g‖ ≤ 1e-8‖g₀‖`` in a number of
+RMTR (``rmtr[levels=4]``, defaults, and with ``region=prolongated`` and ``region=box``)
+and MG/OPT reach ``‖g‖ ≤ 1e-8‖g₀‖`` in a number of
 cycles that stays within +2 of the count at n = 63 for n = 63, 127, 255, 511, while the
 single-level ``tr`` (CG capped at ``cg_max_iter = 10`` Hessian-vector products per step)
 and ``lbfgs`` need visibly more steps as n grows (λ_max = 4/h² grows like n²).
