@@ -101,7 +101,8 @@ SMOOTH_SPACE = SearchSpace("choice", choices=(1, 2))
 
 @dataclass(frozen=True)
 class Region:
-    """The fine trust region seen from a coarse level: ``‖z − anchor‖ ≤ budget``."""
+    """The fine trust region seen from a coarse level: ``‖z − anchor‖ ≤ budget``
+    (``region=ball``; the published regions are in :mod:`.rmtr_regions`)."""
 
     anchor: torch.Tensor | None = None
     budget: float = math.inf

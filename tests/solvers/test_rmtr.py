@@ -352,3 +352,40 @@ def test_ball_defaults_are_version_one():
         infos = run_steps(solver, 3)
         runs.append((model_vector(task.model), str(infos), ledger.work_units))
     assert torch.equal(runs[0][0], runs[1][0]) and runs[0][1:] == runs[1][1:]
+
+
+def test_prolongated_region_holds_on_every_level_in_the_finest_norm(monkeypatch):
+    """After every cycle on a coarse level ``l``: ``‖P_0⋯P_{l−1}(z − z₀)‖ ≤ budget``."""
+    from ml2bench.solvers.rmtr_regions import ProlongatedRegion
+    checked = []
+    original = rmtr_module.RMTR._cycle
+
+    def spy(self, level, objective, point, radius, region, kind):
+        point, radius = original(self, level, objective, point, radius, region, kind)
+        if level > 0:
+            assert isinstance(region, ProlongatedRegion)
+            checked.append((level, region.used(point.x), region.budget))
+        return point, radius
+
+    monkeypatch.setattr(rmtr_module.RMTR, "_cycle", spy)
+    for problem in (SMALL_NN, "quadratic_poisson1d[n=127,levels=4]"):
+        _, solver, _ = bind(problem, "rmtr[region=prolongated,radius=0.05]")
+        run_steps(solver, 3)
+    assert {level for level, _, _ in checked} >= {1, 2, 3}
+    assert all(used <= budget * (1 + 1e-10) for _, used, budget in checked)
+    assert any(used >= 0.9 * budget for _, used, budget in checked)
+
+
+@pytest.mark.parametrize("label", ["rmtr[region=prolongated,batch_size=40]",
+                                   "rmtr[region=box,subproblem=lsr1,batch_size=40]"])
+def test_published_regions_state_round_trip_continues_identically(label):
+    from ml2bench.testing import all_params, restore, snapshot
+    task, solver, ledger = bind(SMALL_NN, label)
+    run_steps(solver, 2)
+    saved = snapshot(task, solver, ledger)
+    run_steps(solver, 2)
+    task2, solver2, ledger2 = bind(SMALL_NN, label)
+    restore(task2, solver2, saved, ledger2)
+    run_steps(solver2, 2)
+    assert all(torch.equal(a, b) for a, b in zip(all_params(task), all_params(task2)))
+    assert ledger2.work_units == pytest.approx(ledger.work_units, rel=1e-12)
