@@ -154,8 +154,9 @@ def transfer_matrix(prolong: Callable[[Tensor], Tensor], num_coarse: int, like: 
                     chunk_elements: int = 2 ** 22) -> TransferMatrix:
     """Probe ``P`` column by column (``P e_j``; batched with ``torch.func.vmap``).
 
-    Costs ``num_coarse`` prolongations (no objective evaluation); done once per
-    transfer. ``like`` fixes dtype and device.
+    Costs ``num_coarse`` prolongations (no objective evaluation; 0.06 s for 2181 coarse
+    parameters on one CPU thread), done once per transfer: fine for the toy and PINN
+    problems, not practical for ~10⁶ coarse parameters. ``like`` fixes dtype and device.
     """
     rows, cols, values = [], [], []
     num_fine = None
