@@ -300,7 +300,8 @@ def test_gelman_mandel_bounds_keep_every_prolongated_step_in_the_fine_box(proble
     n_fine, n_coarse = h.levels[0].num_parameters, h.levels[1].num_parameters
     z0 = torch.randn(n_coarse, generator=generator, dtype=torch.float64)
     matrix = transfer_matrix(transfer.prolong, n_coarse, z0)
-    dense = torch.stack([transfer.prolong(e) for e in torch.eye(n_coarse, dtype=torch.float64)], 1)
+    eye = torch.eye(n_coarse, dtype=torch.float64)
+    dense = torch.stack([transfer.prolong(e) for e in eye], 1)
     assert matrix.inf_norm == pytest.approx(float(dense.abs().sum(1).max()), rel=1e-12)
     lower = -torch.rand(n_fine, generator=generator, dtype=torch.float64)
     upper = torch.rand(n_fine, generator=generator, dtype=torch.float64)
@@ -308,7 +309,8 @@ def test_gelman_mandel_bounds_keep_every_prolongated_step_in_the_fine_box(proble
     assert torch.all(box.lower <= z0) and torch.all(z0 <= box.upper)
     for _ in range(20):  # random points of the coarse box, and its corners
         t = torch.rand(n_coarse, generator=generator, dtype=torch.float64)
-        for z in (box.lower + t * (box.upper - box.lower), torch.where(t < 0.5, box.lower, box.upper)):
+        corner = torch.where(t < 0.5, box.lower, box.upper)
+        for z in (box.lower + t * (box.upper - box.lower), corner):
             step = transfer.prolong(z - z0)
             assert torch.all(step <= upper + 1e-12) and torch.all(step >= lower - 1e-12)
     # componentwise: a coordinate far from its fine bounds keeps room
