@@ -270,7 +270,9 @@ def test_every_region_builds_first_order_coherent_coarse_models(region, monkeypa
 
 @pytest.mark.parametrize("region", ["prolongated", "box"])
 def test_published_regions_keep_the_prolongated_step_in_the_fine_region(region, monkeypatch):
-    """Level 0: ``‖P(z − Πx)‖₂ ≤ Δ`` (prolongated), ``‖P(z − Πx)‖∞ ≤ Δ`` (box)."""
+    """Level 0: ``‖P(z − Πx)‖₂ ≤ Δ`` (prolongated), ``‖P(z − Πx)‖∞ ≤ Δ`` (box; there the
+    step is also clamped to the fine box against rounding, so the bound itself is tested
+    by the Gelman–Mandel test below)."""
     seen = []
     original = rmtr_module.RMTR._correct
 
