@@ -1,6 +1,7 @@
 """Mesh independence on ``quadratic_poisson1d``: multilevel cycles do not grow with n.
 
-RMTR (``rmtr[levels=4]``, defaults) and MG/OPT reach ``‖g‖ ≤ 1e-8‖g₀‖`` in a number of
+RMTR (``rmtr[levels=4]``, defaults, and with ``region=prolongated`` and ``region=box``)
+and MG/OPT reach ``‖g‖ ≤ 1e-8‖g₀‖`` in a number of
 cycles that stays within +2 of the count at n = 63 for n = 63, 127, 255, 511, while the
 single-level ``tr`` (CG capped at ``cg_max_iter = 10`` Hessian-vector products per step)
 and ``lbfgs`` need visibly more steps as n grows (λ_max = 4/h² grows like n²).
@@ -37,7 +38,8 @@ def steps_to_tolerance(n: int, label: str, cap: int) -> tuple[int, float]:
     return cap + 1, ledger.work_units
 
 
-@pytest.mark.parametrize("label", ["rmtr[levels=4]",
+@pytest.mark.parametrize("label", ["rmtr[levels=4]", "rmtr[levels=4,region=prolongated]",
+                                   "rmtr[levels=4,region=box]",
                                    "mgopt[levels=4,smoother=lbfgs,coarse_steps=20]"])
 def test_multilevel_cycles_do_not_grow_with_n(label):
     results = {n: steps_to_tolerance(n, label, cap=30) for n in SIZES}

@@ -222,3 +222,174 @@ def test_stochastic_rmtr_state_round_trip_includes_the_lsr1_memories():
     state = solver.state_dict()
     assert all(state[f"lsr1_l{level}"]["S"] is not None for level in range(3))
     assert state["state"]["cycles"] == 2
+
+
+# -- the coarse regions (issue 10, point 2) ---------------------------------------------
+REGION_LABELS = ["rmtr[region=ball]", "rmtr[region=prolongated]", "rmtr[region=box]",
+                 "rmtr[region=prolongated,subproblem=lsr1]", "rmtr[region=box,subproblem=lsr1]",
+                 "rmtr[region=box,cycle=F]", "rmtr[region=box,box_sweeps=0]",
+                 "rmtr[smooth_count=successful,trial_gradient=on_accept]"]
+
+
+@pytest.mark.parametrize("label", REGION_LABELS)
+@pytest.mark.parametrize("problem", [SMALL_NN, QUADRATIC])
+def test_every_region_keeps_the_fine_objective_monotone(label, problem):
+    task, solver, _ = bind(problem, label)
+    values = [finest_loss(task, solver)]
+    for _ in range(5):
+        info = solver.step()
+        values.append(finest_loss(task, solver))
+        assert info["batch_loss"] == pytest.approx(values[-1], rel=1e-12, abs=1e-12)
+        levels = len(task.hierarchy)
+        assert all(info[f"decrease_l{l}"] >= 0.0 for l in range(levels))
+        assert all(info[f"correction_decrease_l{l}"] >= 0.0 for l in range(1, levels))
+    assert all(b <= a for a, b in zip(values, values[1:]))
+    assert values[-1] < values[0]
+
+
+@pytest.mark.parametrize("region", ["ball", "prolongated", "box"])
+def test_every_region_builds_first_order_coherent_coarse_models(region, monkeypatch):
+    """Inside the cycles of each region: ``∇h_{l+1}(Πx) == R∇h_l(x)`` to 1e-10."""
+    errors = []
+    original = rmtr_module.coherent_objective
+
+    def checked(fine, point, transfer):
+        coarse, start = original(fine, point, transfer)
+        _, grad = coarse.value_and_grad(start.x)
+        expected = transfer.restrict(point.grad)
+        errors.append(float(torch.linalg.vector_norm(grad - expected)
+                            / torch.linalg.vector_norm(expected)))
+        return coarse, start
+
+    monkeypatch.setattr(rmtr_module, "coherent_objective", checked)
+    for problem in (SMALL_NN, QUADRATIC):
+        _, solver, _ = bind(problem, f"rmtr[region={region}]")
+        run_steps(solver, 3)
+    assert len(errors) >= 6 and max(errors) <= 1e-10
+
+
+@pytest.mark.parametrize("region", ["prolongated", "box"])
+def test_published_regions_keep_the_prolongated_step_in_the_fine_region(region, monkeypatch):
+    """Level 0: ``‖P(z − Πx)‖₂ ≤ Δ`` (prolongated), ``‖P(z − Πx)‖∞ ≤ Δ`` (box; there the
+    step is also clamped to the fine box against rounding, so the bound itself is tested
+    by the Gelman–Mandel test below)."""
+    seen = []
+    original = rmtr_module.RMTR._correct
+
+    def spy(self, level, objective, point, radius, reach, step, predicted, on_boundary):
+        if level == 0:
+            norm = (float(step.abs().max()) if region == "box"
+                    else float(torch.linalg.vector_norm(step)))
+            seen.append((norm, reach))
+        return original(self, level, objective, point, radius, reach, step, predicted,
+                        on_boundary)
+
+    monkeypatch.setattr(rmtr_module.RMTR, "_correct", spy)
+    for problem in (SMALL_NN, QUADRATIC):
+        _, solver, _ = bind(problem, f"rmtr[region={region},radius=0.05]")
+        run_steps(solver, 4)
+    assert len(seen) >= 6
+    assert all(norm <= reach * (1 + 1e-12) for norm, reach in seen)
+    assert any(norm >= 0.5 * reach for norm, reach in seen)  # the region is active
+
+
+@pytest.mark.parametrize("problem", ["peaks_resnet[quick=true,dtype=float64]", QUADRATIC])
+def test_gelman_mandel_bounds_keep_every_prolongated_step_in_the_fine_box(problem):
+    from ml2bench.solvers.rmtr_regions import gelman_mandel_bounds, transfer_matrix
+    task = make_task(problem)
+    h, generator = task.hierarchy, torch.Generator().manual_seed(1)
+    transfer = FlatTransfer(h.transfers[0], h.levels[0].model, h.levels[1].model)
+    n_fine, n_coarse = h.levels[0].num_parameters, h.levels[1].num_parameters
+    z0 = torch.randn(n_coarse, generator=generator, dtype=torch.float64)
+    matrix = transfer_matrix(transfer.prolong, n_coarse, z0)
+    eye = torch.eye(n_coarse, dtype=torch.float64)
+    dense = torch.stack([transfer.prolong(e) for e in eye], 1)
+    assert matrix.inf_norm == pytest.approx(float(dense.abs().sum(1).max()), rel=1e-12)
+    lower = -torch.rand(n_fine, generator=generator, dtype=torch.float64)
+    upper = torch.rand(n_fine, generator=generator, dtype=torch.float64)
+    box = gelman_mandel_bounds(matrix, z0, lower, upper)
+    assert torch.all(box.lower <= z0) and torch.all(z0 <= box.upper)
+    for _ in range(20):  # random points of the coarse box, and its corners
+        t = torch.rand(n_coarse, generator=generator, dtype=torch.float64)
+        corner = torch.where(t < 0.5, box.lower, box.upper)
+        for z in (box.lower + t * (box.upper - box.lower), corner):
+            step = transfer.prolong(z - z0)
+            assert torch.all(step <= upper + 1e-12) and torch.all(step >= lower - 1e-12)
+    # componentwise: a coordinate far from its fine bounds keeps room
+    assert float((box.upper - z0).max()) > 2 * float((box.upper - z0).min())
+
+
+def test_smoothing_counts_successful_iterations_up_to_the_cap():
+    _, solver, _ = bind(QUADRATIC, "rmtr[smooth_count=successful,smooth_cap=2,radius=0.01]")
+    for _ in range(3):
+        solver.step()
+        log = solver.logs[0]  # pre + post smoothing on the finest level: ν = 1 + 1
+        assert log.smooth_steps <= 2 * 2
+        assert log.smooth_accepted == 2 or log.smooth_steps == 4
+
+
+@pytest.mark.parametrize("setting", ["always", "on_accept"])
+def test_correction_trial_gradient_only_on_acceptance(setting):
+    """``trial_gradient=on_accept``: each fine trial of a correction is a forward pass,
+    followed by a gradient only if it is accepted; ``always``: a gradient each time."""
+    task = make_task(SMALL_NN)
+    oracle = EvaluationRecorder(task, WorkLedger([lv.cost for lv in task.hierarchy.levels],
+                                                 task.num_train))
+    solver = make_solver(f"rmtr[trial_gradient={setting},levels=2]")
+    solver.init(task, oracle, torch.Generator().manual_seed(0))
+    tried = accepted = 0
+    for _ in range(4):
+        solver.step()
+        tried += solver.logs[1].coarse_tried
+        accepted += solver.logs[1].coarse_accepted
+    forwards = sum(1 for level, kind, _ in oracle.calls if level == 0 and kind == "forward")
+    assert tried >= 3
+    assert forwards == (tried if setting == "on_accept" else 0)
+
+
+def test_ball_defaults_are_version_one():
+    """``region=ball`` with ``smooth_count``/``trial_gradient`` on ``auto`` takes exactly
+    the steps of the explicit version-1 settings."""
+    runs = []
+    for label in ("rmtr", "rmtr[region=ball,smooth_count=all,trial_gradient=always]"):
+        task, solver, ledger = bind(SMALL_NN, label)
+        infos = run_steps(solver, 3)
+        runs.append((model_vector(task.model), str(infos), ledger.work_units))
+    assert torch.equal(runs[0][0], runs[1][0]) and runs[0][1:] == runs[1][1:]
+
+
+def test_prolongated_region_holds_on_every_level_in_the_finest_norm(monkeypatch):
+    """After every cycle on a coarse level ``l``: ``‖P_0⋯P_{l−1}(z − z₀)‖ ≤ budget``."""
+    from ml2bench.solvers.rmtr_regions import ProlongatedRegion
+    checked = []
+    original = rmtr_module.RMTR._cycle
+
+    def spy(self, level, objective, point, radius, region, kind):
+        point, radius = original(self, level, objective, point, radius, region, kind)
+        if level > 0:
+            assert isinstance(region, ProlongatedRegion)
+            checked.append((level, region.used(point.x), region.budget))
+        return point, radius
+
+    monkeypatch.setattr(rmtr_module.RMTR, "_cycle", spy)
+    for problem in (SMALL_NN, "quadratic_poisson1d[n=127,levels=4]"):
+        _, solver, _ = bind(problem, "rmtr[region=prolongated,radius=0.05]")
+        run_steps(solver, 3)
+    assert {level for level, _, _ in checked} >= {1, 2, 3}
+    assert all(used <= budget * (1 + 1e-10) for _, used, budget in checked)
+    assert any(used >= 0.9 * budget for _, used, budget in checked)
+
+
+@pytest.mark.parametrize("label", ["rmtr[region=prolongated,batch_size=40]",
+                                   "rmtr[region=box,subproblem=lsr1,batch_size=40]"])
+def test_published_regions_state_round_trip_continues_identically(label):
+    from ml2bench.testing import all_params, restore, snapshot
+    task, solver, ledger = bind(SMALL_NN, label)
+    run_steps(solver, 2)
+    saved = snapshot(task, solver, ledger)
+    run_steps(solver, 2)
+    task2, solver2, ledger2 = bind(SMALL_NN, label)
+    restore(task2, solver2, saved, ledger2)
+    run_steps(solver2, 2)
+    assert all(torch.equal(a, b) for a, b in zip(all_params(task), all_params(task2)))
+    assert ledger2.work_units == pytest.approx(ledger.work_units, rel=1e-12)
