@@ -30,7 +30,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from contextlib import contextmanager
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -39,8 +40,8 @@ from torch import nn
 
 from ml2bench.flatness.evaluation import BatchedLoss, LossFn
 from ml2bench.flatness.state import preserved_state
-from ml2bench.parameters import flatten, unflatten
 from ml2bench.flatness.vectors import Vector, default_generator, gaussian_like, norm, normalize
+from ml2bench.parameters import clone, flatten, unflatten
 
 
 @dataclass
@@ -75,6 +76,17 @@ def _set(params: Sequence[torch.Tensor], base: Vector, delta: Vector) -> None:
         p.copy_(b + d)
 
 
+@contextmanager
+def _at_minimum(model: nn.Module, loss_fn: LossFn,
+                batches: Sequence[tuple]) -> Iterator[tuple[BatchedLoss, list, Vector, float]]:
+    """``(evaluator, params, w, L(w))`` at the current parameters ``w``; perturbations
+    made inside are undone on exit (parameters, buffers, flags and RNG restored)."""
+    evaluator = BatchedLoss(model, loss_fn, batches)
+    with preserved_state(model):
+        params = evaluator.params
+        yield evaluator, params, clone(params), evaluator.value()
+
+
 def sharp_avg(
     model: nn.Module,
     loss_fn: LossFn,
@@ -92,11 +104,7 @@ def sharp_avg(
     if rho < 0 or num_samples < 1:
         raise ValueError(f"Need rho >= 0 and num_samples >= 1, got {rho}, {num_samples}.")
     generator = generator or default_generator()
-    evaluator = BatchedLoss(model, loss_fn, batches)
-    with preserved_state(model):
-        params = evaluator.params
-        base = [p.detach().clone() for p in params]
-        base_loss = evaluator.value()
+    with _at_minimum(model, loss_fn, batches) as (evaluator, params, base, base_loss):
         samples = np.empty(num_samples)
         for i in range(num_samples):
             xi = gaussian_like(params, generator)
@@ -132,12 +140,8 @@ def sharp_worst(
         raise ValueError(f"Need rho >= 0 and num_steps >= 1, got {rho}, {num_steps}.")
     generator = generator or default_generator()
     step = rho if step_size is None else step_size
-    evaluator = BatchedLoss(model, loss_fn, batches)
-    with preserved_state(model):
-        params = evaluator.params
-        base = [p.detach().clone() for p in params]
+    with _at_minimum(model, loss_fn, batches) as (evaluator, params, base, base_loss):
         scales = [b.abs() + tiny if adaptive else torch.ones_like(b) for b in base]
-        base_loss = evaluator.value()
         u = [rho * t for t in normalize(gaussian_like(params, generator))]
         best = -math.inf
         for _ in range(num_steps):
@@ -175,11 +179,7 @@ def keskar_eps(
     if not eps > 0 or max_iter < 1:
         raise ValueError(f"Need eps > 0 and max_iter >= 1, got {eps}, {max_iter}.")
     generator = generator or default_generator()
-    evaluator = BatchedLoss(model, loss_fn, batches)
-    with preserved_state(model):
-        params = evaluator.params
-        base = [p.detach().clone() for p in params]
-        base_loss = evaluator.value()
+    with _at_minimum(model, loss_fn, batches) as (evaluator, params, base, base_loss):
         bound = (eps * (flatten(base).abs() + 1.0)).double().cpu().numpy()
         start = torch.rand(bound.shape, generator=generator, dtype=torch.float64, device=generator.device)
         z0 = (2.0 * start.cpu().numpy() - 1.0) * bound
