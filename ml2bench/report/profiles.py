@@ -52,7 +52,7 @@ E. D. Dolan and J. J. Moré, "Benchmarking optimization software with performanc
 profiles", Math. Program. 91 (2002), 201–213.
 
 G. E. Dahl et al., "Benchmarking Neural Network Training Algorithms", arXiv:2306.07179
-(2023), section 4.5 (AlgoPerf's performance profiles and integrated score).
+(2023): AlgoPerf's performance profiles and integrated score.
 """
 
 from __future__ import annotations
