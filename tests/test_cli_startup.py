@@ -44,7 +44,8 @@ def test_list_imports_neither_torch_nor_matplotlib(what):
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["run", "--help"], ["landscape", "--help"],
-                                  ["data", "--help"], ["list", "things"],
+                                  ["data", "--help"], ["profile", "--help"],
+                                  ["list", "things"],
                                   ["run", "--jobs", "x"], ["run", "--threads", "-2"],
                                   ["run", "--problem", "p", "--solver", "s", "--jobs", "0"]])
 def test_help_and_argument_errors_import_neither_torch_nor_matplotlib(argv):

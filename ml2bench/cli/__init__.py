@@ -1,6 +1,6 @@
 """The ``ml2bench`` command line.
 
-``list``, ``describe``, ``run``, ``table``, ``plot``, ``report``, ``landscape`` and
+``list``, ``describe``, ``run``, ``table``, ``plot``, ``profile``, ``report``, ``landscape`` and
 ``data``. User errors print one line (``ml2bench: error: ...``) and exit with status 2,
 without a traceback.
 """
@@ -67,6 +67,13 @@ def build_parser() -> Parser:
     plot = sub.add_parser("plot", help="convergence plots (PNG per problem)")
     plot.add_argument("--out", default=DEFAULT_OUT, help="results directory")
     plot.add_argument("--x", default="work_units", choices=("work_units", "time_s", "epoch"))
+
+    profile = sub.add_parser("profile", help="performance profiles and integrated scores "
+                             "(WU to target, time to target, peak memory)")
+    profile.add_argument("--out", default=DEFAULT_OUT, help="results directory")
+    profile.add_argument("--r-max", type=float, default=4.0,
+                         help="upper limit of the score's integral over τ (AlgoPerf: 4)")
+    profile.add_argument("--format", default="md", choices=("md", "csv", "latex"))
 
     report = sub.add_parser("report", help="tables + figures + HTML in one folder")
     report.add_argument("--out", default=DEFAULT_OUT, help="results directory")
@@ -224,6 +231,34 @@ def cmd_plot(args) -> int:
     return 0
 
 
+def cmd_profile(args) -> int:
+    """``ml2bench profile``: performance profiles (PNG per measure) and the score table."""
+    import math
+    if not math.isfinite(args.r_max) or args.r_max <= 1:
+        raise UserError(f"--r-max must be a finite number greater than 1, got {args.r_max:g}")
+    from ml2bench.files import write_text, writing_to
+    from ml2bench.report.profiles import (measure_tables, profile_notes, ratio_rows,
+                                          score_table, write_profiles)
+    from ml2bench.report.tables import format_table
+    _, runs, unreadable = _load_results(args.out)
+    tables = measure_tables(runs)
+    scores = score_table(tables, args.r_max)
+    print(format_table(scores, args.format), flush=True)
+    folder = Path(args.out) / "profiles"
+    notes = profile_notes(tables, args.r_max)
+    with writing_to(folder):
+        paths = write_profiles(tables, folder, args.r_max)
+        write_text(folder / "scores.md", format_table(scores, "md") + "\n"
+                   + "".join(f"- {line}\n" for line in notes))
+        write_text(folder / "ratios.csv", format_table(ratio_rows(tables), "csv"))
+    for line in notes:
+        print(line, file=sys.stderr)
+    print(f"profiles: {', '.join(str(p) for p in paths)}; table: {folder / 'scores.md'}",
+          file=sys.stderr)
+    _check_readable(unreadable)
+    return 0
+
+
 def cmd_report(args) -> int:
     """``ml2bench report``: tables, figures and an HTML page in one folder."""
     from ml2bench.files import writing_to
@@ -236,7 +271,7 @@ def cmd_report(args) -> int:
 
 
 COMMANDS = {"list": cmd_list, "describe": cmd_describe, "run": cmd_run, "table": cmd_table,
-            "plot": cmd_plot, "report": cmd_report}
+            "plot": cmd_plot, "profile": cmd_profile, "report": cmd_report}
 
 
 def dispatch(args) -> int:

@@ -2,11 +2,14 @@
 
 - :mod:`ml2bench.report.leaderboard`: ``target_of``, ``final_rows``, ``time_to_target``,
   ``leaderboard`` (one row per problem and solver) and ``format_table`` (md/csv/latex);
+- :mod:`ml2bench.report.profiles`: ``performance_ratios``, ``profile``,
+  ``integrated_score``, ``measure_tables`` (Dolan–Moré profiles, AlgoPerf's score);
 - :mod:`ml2bench.report.plots`: ``problem_figure``, ``plot_problem``, ``plot_all``
   (convergence PNGs, matplotlib Agg);
 - :mod:`ml2bench.report.html`: ``write_report`` (tables + PNGs + ``index.html``).
 
-Importing this package does not import matplotlib; :mod:`plots` and :mod:`html` do.
+Importing this package does not import matplotlib; :mod:`plots`, :mod:`profiles` and
+:mod:`html` import it only when a figure is drawn.
 """
 
 from ml2bench.report.leaderboard import (  # noqa: F401

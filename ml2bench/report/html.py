@@ -3,8 +3,10 @@
 :func:`write_report` reads a results folder and writes into ``out_dir``::
 
     leaderboard.md   leaderboard.csv   leaderboard.tex
+    profile_work_units.png   profile_time_s.png   profile_peak_mem_mb.png
+                     performance profiles over the problems (:mod:`profiles`)
     <problem>-work_units.png   <problem>-time_s.png   (one pair per problem)
-    index.html       the table and the figures (relative links, inline CSS, no scripts)
+    index.html       the tables and the figures (relative links, inline CSS, no scripts)
 
 Every file is written atomically (temporary file, then ``os.replace``). All text
 taken from the results (problem and solver labels, statuses) is HTML-escaped.
@@ -22,6 +24,8 @@ from ml2bench.errors import UserError
 from ml2bench.files import write_text
 from ml2bench.report.leaderboard import leaderboard, problem_labels
 from ml2bench.report.plots import plot_all
+from ml2bench.report.profiles import (R_MAX, measure_tables, profile_notes, score_table,
+                                      write_profiles)
 from ml2bench.report.tables import cells, format_table, is_numeric_column
 from ml2bench.runner.store import ResultsStore
 
@@ -68,7 +72,8 @@ def table_html(frame: pd.DataFrame, digits: int = 3) -> str:
 
 
 def render_html(board: pd.DataFrame, figures: dict[str, list[str]], title: str,
-                source: str = "") -> str:
+                source: str = "",
+                profiles: tuple[pd.DataFrame, list[str], list[str]] | None = None) -> str:
     """The text of ``index.html``.
 
     Parameters
@@ -81,6 +86,10 @@ def render_html(board: pd.DataFrame, figures: dict[str, list[str]], title: str,
         Page title.
     source : str
         Where the results came from (shown in the header).
+    profiles : tuple, optional
+        The performance profiles section: the score table
+        (:func:`ml2bench.report.profiles.score_table`), its image paths relative to the
+        HTML file and its note lines. Left out if None.
 
     Returns
     -------
@@ -98,21 +107,36 @@ def render_html(board: pd.DataFrame, figures: dict[str, list[str]], title: str,
              "seeds = how many). WU to target and time to target: median over the seeds "
              "that reached the target (reached = k/n). 1 WU = one full fine-level gradient "
              "over the training set. Skipped rows give the solver's reason.</p>",
-             table_html(board), "<h2>Convergence</h2>"]
+             table_html(board)]
+    if profiles is not None:
+        scores, images, notes = profiles
+        parts += ["<h2>Performance profiles</h2>",
+                  '<p class="note">Dolan–Moré profiles over the problems: ρ(τ) is the share '
+                  "of problems on which a solver is within a factor τ of the best one; B is "
+                  "AlgoPerf's integrated score, the mean of ρ over τ in [1, r<sub>max</sub>] "
+                  "(1: best everywhere). "
+                  + html.escape(" · ".join(notes)) + "</p>", table_html(scores)]
+        parts += [_image(src, "performance profile") for src in images]
+    parts.append("<h2>Convergence</h2>")
     for label, images in figures.items():
         anchor = html.escape(label, quote=True)
         parts.append(f'<h3 id="{anchor}">{html.escape(label)}</h3>')
-        for image in images:
-            src = html.escape(image, quote=True)
-            parts.append(f'<a href="{src}"><img src="{src}" alt="{anchor}: {src}"></a>')
+        parts += [_image(image, anchor) for image in images]
     parts += ["</body>", "</html>"]
     return "\n".join(parts) + "\n"
+
+
+def _image(path: str, caption: str) -> str:
+    """A linked image; ``caption`` is already escaped."""
+    src = html.escape(path, quote=True)
+    return f'<a href="{src}"><img src="{src}" alt="{caption}: {src}"></a>'
 
 
 def write_report(store_root: str | Path, out_dir: str | Path,
                  x_axes: tuple[str, ...] = REPORT_X, unreadable: list[str] | None = None
                  ) -> Path:
-    """Write the leaderboard (md, csv, tex), the figures and ``index.html`` to ``out_dir``.
+    """Write the leaderboard (md, csv, tex), the performance profiles, the convergence
+    figures and ``index.html`` to ``out_dir``.
 
     Parameters
     ----------
@@ -151,5 +175,9 @@ def write_report(store_root: str | Path, out_dir: str | Path,
     for x in x_axes:
         for label, path in zip(labels, plot_all(df, out, x)):
             figures[label].append(path.name)
-    page = render_html(board, figures, "ml2bench report", str(store_root))
+    tables = measure_tables(df)
+    profiles = (score_table(tables, R_MAX),
+                [path.name for path in write_profiles(tables, out, R_MAX)],
+                profile_notes(tables, R_MAX))
+    page = render_html(board, figures, "ml2bench report", str(store_root), profiles)
     return write_text(out / "index.html", page)

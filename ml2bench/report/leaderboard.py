@@ -304,6 +304,28 @@ def one_run_per_seed(finals: pd.DataFrame) -> pd.DataFrame:
     return kept.sort_values("run_id", kind="stable").reset_index(drop=True)
 
 
+def seed_runs(df: pd.DataFrame) -> pd.DataFrame:
+    """The runs a leaderboard row summarizes: one final row per (setting, seed).
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Long results table (not empty).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The final row of every run (:func:`final_rows`) with its time-to-target columns
+        (:func:`time_to_target`: ``reached``, ``wu_to_target``, ``time_to_target_s``,
+        ...), the problem label ``_label`` (:func:`problem_labels`) and the setting's
+        solver label ``_solver`` (:func:`solver_labels`), at most one run per seed
+        (:func:`one_run_per_seed`).
+    """
+    finals = final_rows(df.assign(_label=problem_labels(df)))
+    finals = finals.merge(time_to_target(df), on="run_id", how="left")
+    return one_run_per_seed(finals.assign(_solver=solver_labels(finals)))
+
+
 def _summarize(group: pd.DataFrame, metric: str, extra: list[str]) -> dict:
     """One leaderboard row from the final rows (+ target and flatness columns) of a group."""
     first = group.iloc[0]
@@ -362,10 +384,7 @@ def leaderboard(df: pd.DataFrame, flatness: pd.DataFrame | None = None) -> pd.Da
     if df.empty:
         return pd.DataFrame(columns=["problem", "target", "solver", "seeds", "train_loss",
                                      "wu_to_target", "time_to_target_s", "reached", "status"])
-    finals = final_rows(df.assign(_label=problem_labels(df)))
-    finals = finals.merge(time_to_target(df), on="run_id", how="left")
-    finals = one_run_per_seed(finals.assign(_solver=solver_labels(finals)))
-    finals, extra = _flatness_medians(finals, flatness)
+    finals, extra = _flatness_medians(seed_runs(df), flatness)
     rows, metrics = [], []
     for label, problem_rows in finals.groupby("_label", sort=True):
         metric = problem_metric(problem_rows["problem"].iloc[0],

@@ -18,6 +18,8 @@ HEADERS = {
     "solver": "solver", "seeds": "seeds", "train_loss": "train loss",
     "wu_to_target": "WU to target", "time_to_target_s": "time to target [s]",
     "reached": "reached", "param_norm": "‖θ‖",
+    "score_work_units": "B (WU to target)", "score_time_s": "B (time to target)",
+    "score_peak_mem_mb": "B (peak memory)", "solved": "solved",
 }
 FORMATS = ("md", "csv", "latex")
 

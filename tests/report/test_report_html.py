@@ -40,15 +40,18 @@ def test_write_report(store, tmp_path):
     index = write_report(store.root, out)
     assert index == out / "index.html"
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["index.html", "leaderboard.csv", "leaderboard.md", "leaderboard.tex",
-                     "toy_cls-time_s.png", "toy_cls-work_units.png",
-                     "toy_reg-time_s.png", "toy_reg-work_units.png"]
+    profiles = ["profile_work_units.png", "profile_time_s.png", "profile_peak_mem_mb.png"]
+    assert names == sorted(["index.html", "leaderboard.csv", "leaderboard.md", "leaderboard.tex",
+                            "toy_cls-time_s.png", "toy_cls-work_units.png",
+                            "toy_reg-time_s.png", "toy_reg-work_units.png", *profiles])
     page = Collector()
     page.feed(index.read_text(encoding="utf-8"))
-    assert page.images == ["toy_cls-work_units.png", "toy_cls-time_s.png",
+    assert page.images == [*profiles, "toy_cls-work_units.png", "toy_cls-time_s.png",
                            "toy_reg-work_units.png", "toy_reg-time_s.png"]
     assert all((out / src).is_file() for src in page.images)  # relative paths resolve
-    assert page.rows == 1 + 5  # header + one row per (problem, solver)
+    # header + one row per (problem, solver); header + one row per solver (5 labels)
+    assert page.rows == (1 + 5) + (1 + 5)
+    assert "Performance profiles" in page.text
     assert "\\begin{tabular}" in (out / "leaderboard.tex").read_text()
     assert len(pd.read_csv(out / "leaderboard.csv")) == 5
     assert (out / "leaderboard.md").read_text().splitlines()[1].startswith("|---")
