@@ -1,8 +1,8 @@
 """Catalogues: names of pluggable components, resolved to classes only when built.
 
 A catalogue maps a name to an :class:`Entry` — an import path ``"module:Class"`` and a
-one-line description — the shape that package entry points will have when plugins
-arrive. Listing a catalogue (``ml2bench list solvers``) reads names and descriptions
+one-line description — the shape of the package entry points that plugins register
+(:mod:`ml2bench.plugins`). Listing a catalogue (``ml2bench list solvers``) reads names and descriptions
 without importing the components (and so without importing torch); :meth:`Entry.load`
 imports the one class a run needs.
 """

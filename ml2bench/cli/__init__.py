@@ -90,26 +90,38 @@ def _add_optional_parsers(sub) -> None:
 
 
 def cmd_list(args) -> int:
-    """``ml2bench list problems|solvers|suites``: names and one-line descriptions."""
+    """``ml2bench list problems|solvers|suites``: names and one-line descriptions; a
+    plugin's line ends with its distribution, a refused or broken plugin is one warning."""
+    warnings: list[str] = []
     if args.what == "problems":
-        from ml2bench.problems.registry import load_specs
+        from ml2bench.problems.registry import family_plugins, load_specs, plugin_specs
         specs = load_specs()
+        from_plugin, warnings = plugin_specs()
+        dists = {name: family_plugins()[spec.family].dist for name, spec in from_plugin.items()}
         width = max(len(n) for n in specs)
         for name, spec in specs.items():
-            print(f"{name:<{width}}  v{spec.version}  {spec.description}")
+            print(f"{name:<{width}}  v{spec.version}  {spec.description}{_plugin_tag(dists, name)}")
     elif args.what == "solvers":
-        from ml2bench.solvers.registry import solver_descriptions
+        from ml2bench.solvers.registry import plugin_warnings, solver_descriptions, solver_plugins
         solvers = solver_descriptions()
+        dists = {name: plugin.dist for name, plugin in solver_plugins().items()}
+        warnings = plugin_warnings()
         width = max(len(n) for n in solvers)
         for name, description in solvers.items():
-            print(f"{name:<{width}}  {description}")
+            print(f"{name:<{width}}  {description}{_plugin_tag(dists, name)}")
     else:
         from ml2bench.runner.suite import available_suites, load_suite
         for name in available_suites():
             suite = load_suite(name)
             print(f"{name:<10}  {len(suite.problems)} problems × {len(suite.solvers)} solvers × "
                   f"{len(suite.seeds)} seeds  {suite.description}")
+    for line in warnings:
+        print(f"ml2bench: warning: {line}", file=sys.stderr)
     return 0
+
+
+def _plugin_tag(dists: dict[str, str], name: str) -> str:
+    return f"  [plugin {dists[name]}]" if name in dists else ""
 
 
 def cmd_describe(args) -> int:

@@ -7,9 +7,11 @@ carries a ``version``, a description, default values for the family's parameters
 as ``peaks_resnet[levels=3,quick=true]`` selects a spec and overrides parameters.
 
 Families are found through the torch-free catalogue
-(:mod:`ml2bench.problems.catalogue`) plus any registered at run time with
-:func:`register_family`; a family's module is imported on first use, so reading and
-listing the specs imports no torch.
+(:mod:`ml2bench.problems.catalogue`), any registered at run time with
+:func:`register_family`, and the plugins of installed packages (entry-point group
+``ml2bench.problems``, see :mod:`ml2bench.plugins`), whose specs are the TOML files in a
+``problems/`` folder next to the family's module; a family's module is imported on first
+use, so reading and listing the specs imports no torch.
 
 A spec may declare ``threads_pay = true`` (top level): its runs measurably gain from
 more than one intra-op thread (``benchmarks/threads.py``), so a run of it gets
@@ -24,6 +26,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from ml2bench import plugins
 from ml2bench.errors import UserError
 from ml2bench.labels import Param, ParamSet, format_label, parse_label, unknown_name_error
 from ml2bench.problems.catalogue import FAMILIES as CATALOGUE
@@ -87,13 +90,36 @@ def register_family(cls: type[ProblemFamily]) -> type[ProblemFamily]:
     return cls
 
 
+def family_plugins() -> dict[str, plugins.Plugin]:
+    """The installed problem-family plugins by name (read, not imported)."""
+    return plugins.discover("problem family", CATALOGUE)
+
+
 def family_class(name: str) -> type[ProblemFamily]:
-    """The family class ``name``, importing its module (catalogue) on first use."""
+    """The family class ``name``, importing its module (catalogue or plugin) on first use."""
     if name not in FAMILIES:
-        if name not in CATALOGUE:
-            raise unknown_name_error("problem family", name, {*CATALOGUE, *FAMILIES})
-        CATALOGUE[name].load()
+        if name in CATALOGUE:
+            CATALOGUE[name].load()
+        elif name in family_plugins():
+            return load_plugin(family_plugins()[name])
+        else:
+            raise unknown_name_error("problem family", name, _family_names())
     return FAMILIES[name]
+
+
+def _family_names() -> set[str]:
+    return {*CATALOGUE, *FAMILIES, *(n for n, p in family_plugins().items() if not p.defect)}
+
+
+def load_plugin(plugin: plugins.Plugin) -> type[ProblemFamily]:
+    """Import a problem-family plugin, check it like a built-in family and register it."""
+    cls = plugin.load()
+    if not (isinstance(cls, type) and issubclass(cls, ProblemFamily)):
+        raise plugin.broken(f"{plugin.target} is not a subclass of "
+                            "ml2bench.problems.registry.ProblemFamily")
+    plugins.check_params(plugin, cls, cls.family)
+    FAMILIES[cls.family] = cls
+    return cls
 
 
 @dataclass(frozen=True)
@@ -151,8 +177,8 @@ def load_spec(path: Path) -> ProblemSpec:
     for key in ("name", "version", "family"):
         if key not in data:
             raise UserError(f"problem spec {path} lacks the required key {key!r}")
-    if data["family"] not in CATALOGUE and data["family"] not in FAMILIES:
-        raise unknown_name_error("problem family", data["family"], {*CATALOGUE, *FAMILIES})
+    if data["family"] not in _family_names():
+        raise unknown_name_error("problem family", data["family"], _family_names())
     threads_pay = data.get("threads_pay", False)
     if not isinstance(threads_pay, bool):
         raise UserError(f"problem spec {path}: threads_pay must be true or false, "
@@ -163,8 +189,42 @@ def load_spec(path: Path) -> ProblemSpec:
 
 
 def load_specs(directory: Path | None = None) -> dict[str, ProblemSpec]:
-    """All specs in ``directory`` (default :func:`spec_directory`), keyed by name."""
-    directory = directory or spec_directory()
+    """All specs in ``directory`` (default: :func:`spec_directory`, then the specs of
+    the problem plugins), keyed by name."""
+    if directory is None:
+        return {**_read_specs(spec_directory()), **plugin_specs()[0]}
+    return _read_specs(directory)
+
+
+def plugin_specs() -> tuple[dict[str, ProblemSpec], list[str]]:
+    """The specs shipped by problem plugins, and one line per plugin that is refused or
+    broken or ships a malformed spec (a spec named like an existing one is refused)."""
+    builtin = _read_specs(spec_directory())
+    found = family_plugins()
+    lines = plugins.warning_lines("problem family", CATALOGUE)
+    specs: dict[str, ProblemSpec] = {}
+    for name, plugin in found.items():
+        folder = None if plugin.defect else plugins.spec_folder(plugin)
+        if folder is None:
+            continue
+        for path in sorted(folder.glob("*.toml")):
+            try:
+                data = read_toml(path)
+                if data.get("family") != name:
+                    continue
+                spec = load_spec(path)
+            except UserError as error:
+                lines.append(plugin.broken(str(error)).args[0])
+                continue
+            if spec.name in builtin or spec.name in specs:
+                lines.append(f"{plugin.where} is refused: problem {spec.name!r} exists "
+                             "already, which keeps the name")
+            else:
+                specs[spec.name] = spec
+    return specs, lines
+
+
+def _read_specs(directory: Path) -> dict[str, ProblemSpec]:
     if not directory.is_dir():
         raise UserError(f"problem spec directory {directory} does not exist; "
                         "set ML2BENCH_PROBLEMS to the folder holding NAME.toml specs")

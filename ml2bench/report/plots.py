@@ -60,9 +60,9 @@ def optimal_loss(problem: str, problem_params) -> float | None:
     """The exact minimum ``f*`` of ``problem``'s objective with these parameters, if the
     problem family knows it (None otherwise, or if the problem is not registered)."""
     try:
-        from ml2bench.problems.registry import FAMILIES, load_specs
+        from ml2bench.problems.registry import family_class, load_specs
 
-        family = FAMILIES[load_specs()[problem].family]()
+        family = family_class(load_specs()[problem].family)()
         value = family.optimal_loss(parse_params(problem_params))
     except Exception:  # unknown problem, parameters missing from hand-made frames
         return None
