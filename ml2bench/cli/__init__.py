@@ -1,6 +1,7 @@
 """The ``ml2bench`` command line.
 
-``list``, ``describe``, ``run``, ``table``, ``plot``, ``profile``, ``report``, ``landscape`` and
+``list``, ``describe``, ``run``, ``tune``, ``table``, ``plot``, ``profile``, ``report``,
+``landscape`` and
 ``data``. User errors print one line (``ml2bench: error: ...``) and exit with status 2,
 without a traceback.
 """
@@ -59,6 +60,8 @@ def build_parser() -> Parser:
     run.add_argument("--data-dir", default=None, help="image data directory")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
 
+    _add_tune_parser(sub)
+
     table = sub.add_parser("table", help="leaderboard table to stdout")
     table.add_argument("--out", default=DEFAULT_OUT, help="results directory")
     table.add_argument("--format", default="md", choices=("md", "csv", "latex"))
@@ -80,6 +83,29 @@ def build_parser() -> Parser:
 
     _add_optional_parsers(sub)
     return parser
+
+
+def _add_tune_parser(sub) -> None:
+    tune = sub.add_parser("tune", help="tune every solver with the same budget (AlgoPerf "
+                          "external tuning), then re-run the chosen configurations")
+    tune.add_argument("suite", nargs="?", help="suite name (quick, standard) or .toml path")
+    tune.add_argument("--problem", action="append", default=[], help="problem label (repeatable)")
+    tune.add_argument("--solver", action="append", default=[],
+                      help="solver label (repeatable); parameters it fixes are not searched")
+    tune.add_argument("--trials", type=int, required=True,
+                      help="quasi-random trials per problem and solver (the same for all)")
+    tune.add_argument("--seeds", default=None,
+                      help="study seeds: every trial runs on each (default: the suite's, else 0)")
+    tune.add_argument("--final-seeds", default="100-101",
+                      help="fresh seeds the chosen configuration is re-run on (default 100-101)")
+    tune.add_argument("--search-seed", type=int, default=0,
+                      help="seed of the Halton sequence, the same for every solver (default 0)")
+    tune.add_argument("--budget", type=float, default=None, help="budget per run in work units")
+    tune.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    tune.add_argument("--jobs", type=int, default=1, help="parallel processes")
+    tune.add_argument("--out", default=DEFAULT_OUT, help="output directory")
+    tune.add_argument("--quick", action="store_true", help="quick sizes for every problem")
+    tune.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def _add_optional_parsers(sub) -> None:
@@ -197,6 +223,54 @@ def cmd_run(args) -> int:
     return 0
 
 
+def cmd_tune(args) -> int:
+    """``ml2bench tune``: equal-budget tuning; exit 1 if runs failed."""
+    if args.trials < 1:
+        raise UserError(f"--trials must be a positive integer, got {args.trials}")
+    if args.jobs < 1:
+        raise UserError(f"--jobs must be a positive integer, got {args.jobs}")
+    if args.budget is not None and args.budget <= 0:
+        raise UserError(f"--budget must be a positive number of work units, got {args.budget:g}")
+    if args.search_seed < 0:
+        raise UserError(f"--search-seed must be a non-negative integer, got {args.search_seed}")
+    from ml2bench.runner.suite import load_suite, parse_seeds, with_quick
+    from ml2bench.runner.tuning import check_seeds, search_dimensions, tune
+
+    suite = load_suite(args.suite) if args.suite else None
+    problems = args.problem or (suite.problems if suite else [])
+    solvers = args.solver or (suite.solvers if suite else [])
+    if not problems or not solvers:
+        raise UserError("nothing to tune: give a suite, or at least one --problem and one "
+                        "--solver")
+    for solver in solvers:
+        search_dimensions(solver)  # unknown solver or parameter: one line, before any run
+    seeds = parse_seeds(args.seeds) if args.seeds else (suite.seeds if suite else [0])
+    final_seeds = parse_seeds(args.final_seeds)
+    check_seeds(seeds, final_seeds)
+    if args.quick or (suite and suite.quick):
+        problems = [with_quick(p) for p in problems]
+    budget = args.budget if args.budget is not None else (suite.budget if suite else None)
+    report = tune(problems, solvers, args.trials, seeds, args.out, final_seeds=final_seeds,
+                  search_seed=args.search_seed, jobs=args.jobs, progress=not args.no_progress,
+                  budget=budget, device=args.device)
+    failed = []
+    for name, sweep in (("trials", report.trials), ("final", report.finals)):
+        done = sum(sweep.statuses.values())
+        print(f"{name}: {done + sweep.up_to_date} runs ({done} run now, {sweep.up_to_date} "
+              "up to date)")
+        failed += sweep.failed
+    for entry in report.entries:
+        score = "inf" if entry["score"] is None else f"{entry['score']:.3g}"
+        print(f"{entry['problem']} × {entry['solver']}: {entry['trials']}×"
+              f"{len(entry['studies'])} trials×studies, score {score} WU to target, "
+              f"chosen {entry['chosen']}")
+    print(f"tuning record: {Path(args.out) / 'tuning.json'}; leaderboard: "
+          f"ml2bench table --out {args.out}")
+    for label in failed:
+        print(f"failed: {label} (see the error column of its results file)", file=sys.stderr)
+    return 1 if failed else 0
+
+
 def _load_results(out: str):
     """The store and its runs; unreadable files are skipped and listed (third value)."""
     from ml2bench.runner.store import ResultsStore
@@ -221,11 +295,20 @@ def _check_readable(unreadable: list[str]) -> None:
 def cmd_table(args) -> int:
     """``ml2bench table``: the leaderboard of a results folder to stdout."""
     from ml2bench.report.leaderboard import format_table, leaderboard
+    from ml2bench.report.tuned import final_marks, header_text, trial_runs
+    from ml2bench.runner.tuning import load_record
     store, runs, unreadable = _load_results(args.out)
     flatness = store.load_flatness(unreadable) if args.flatness else None
     if args.flatness and (flatness is None or flatness.empty):
         raise UserError(f"no flatness results in {args.out}/flatness; run with --metrics first")
-    print(format_table(leaderboard(runs, flatness=flatness), args.format), flush=True)
+    record = load_record(args.out)
+    tuned = None
+    if record:  # the trials were the tuning; the final runs of the choices are the entries
+        runs = runs[~runs["run_id"].isin(trial_runs(record))]
+        tuned = final_marks(record)
+        print(header_text(record, args.format), end="")
+    print(format_table(leaderboard(runs, flatness=flatness, tuned=tuned), args.format),
+          flush=True)
     _check_readable(unreadable)
     return 0
 
@@ -282,8 +365,8 @@ def cmd_report(args) -> int:
     return 0
 
 
-COMMANDS = {"list": cmd_list, "describe": cmd_describe, "run": cmd_run, "table": cmd_table,
-            "plot": cmd_plot, "profile": cmd_profile, "report": cmd_report}
+COMMANDS = {"list": cmd_list, "describe": cmd_describe, "run": cmd_run, "tune": cmd_tune,
+            "table": cmd_table, "plot": cmd_plot, "profile": cmd_profile, "report": cmd_report}
 
 
 def dispatch(args) -> int:

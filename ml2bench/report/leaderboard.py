@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
@@ -357,7 +357,8 @@ def _flatness_medians(finals: pd.DataFrame, flatness: pd.DataFrame | None
     return finals.drop(columns=clash).merge(metrics, on="run_id", how="left"), present
 
 
-def leaderboard(df: pd.DataFrame, flatness: pd.DataFrame | None = None) -> pd.DataFrame:
+def leaderboard(df: pd.DataFrame, flatness: pd.DataFrame | None = None,
+                tuned: Mapping[str, str] | None = None) -> pd.DataFrame:
     """One row per (problem, solver): medians over seeds of final and time-to-target numbers.
 
     Parameters
@@ -368,6 +369,10 @@ def leaderboard(df: pd.DataFrame, flatness: pd.DataFrame | None = None) -> pd.Da
         End-of-run metrics keyed by ``run_id`` (:meth:`ResultsStore.load_flatness`);
         the medians of those in :data:`FLATNESS_METRICS` that are present are added
         after ``train_loss``.
+    tuned : mapping, optional
+        Run id → mark (e.g. the tuning budget ``"4×1"``) of the runs of tuned
+        configurations (:func:`ml2bench.report.tuned.final_marks`); if given, a ``tuned``
+        column after ``solver`` holds the mark of each row's runs (empty if none).
 
     Returns
     -------
@@ -391,11 +396,15 @@ def leaderboard(df: pd.DataFrame, flatness: pd.DataFrame | None = None) -> pd.Da
                                 df[df["run_id"].isin(problem_rows["run_id"])])
         metrics.append(metric)
         for _, group in problem_rows.groupby("_solver", sort=True):
-            rows.append({**_summarize(group, metric, extra), "_metric": metric})
+            row = {**_summarize(group, metric, extra), "_metric": metric}
+            if tuned is not None:
+                row["tuned"] = next((tuned[r] for r in group["run_id"] if r in tuned), "")
+            rows.append(row)
     board = pd.DataFrame(rows)
     board = _sort(board)
     metric_columns = [m for m in ("test_acc", "test_rel_l2") if m in metrics]
-    order = ["problem", "target", "solver", "seeds", *metric_columns, "train_loss", *extra,
+    order = ["problem", "target", "solver", *(["tuned"] if tuned is not None else []),
+             "seeds", *metric_columns, "train_loss", *extra,
              "wu_to_target", "time_to_target_s", "reached", "status"]
     return board[order].reset_index(drop=True)
 

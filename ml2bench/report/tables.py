@@ -27,6 +27,7 @@ _LATEX_SPECIAL = {
     "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
     "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
     "‖θ‖": r"$\|\theta\|$", "≥": r"$\geq$", "≤": r"$\leq$",
+    "×": r"$\times$",
 }
 
 
@@ -120,7 +121,7 @@ def to_markdown(frame: pd.DataFrame, digits: int = 3) -> str:
 
 
 def latex_escape(text: str) -> str:
-    """Escape LaTeX's special characters in ``text`` (and map ‖θ‖, ≥, ≤ to math)."""
+    """Escape LaTeX's special characters in ``text`` (and map ‖θ‖, ≥, ≤, × to math)."""
     for symbol in ("‖θ‖", "≥", "≤"):
         text = text.replace(symbol, f"\0{symbol}\0")
     parts = text.split("\0")
