@@ -292,19 +292,29 @@ def _check_readable(unreadable: list[str]) -> None:
                         f"{'; '.join(unreadable)}; {REPAIR}")
 
 
+def _ranked_results(out: str):
+    """The store, the runs to rank and the unreadable files, plus the tuning record:
+    with ``tuning.json`` the tuning trials are left out (the final runs of the chosen
+    configurations are the entries), for every view of the results alike."""
+    from ml2bench.report.tuned import trial_runs
+    from ml2bench.runner.tuning import load_record
+    store, runs, unreadable = _load_results(out)
+    record = load_record(out)
+    if record:
+        runs = runs[~runs["run_id"].isin(trial_runs(record))]
+    return store, runs, unreadable, record
+
+
 def cmd_table(args) -> int:
     """``ml2bench table``: the leaderboard of a results folder to stdout."""
     from ml2bench.report.leaderboard import format_table, leaderboard
-    from ml2bench.report.tuned import final_marks, header_text, trial_runs
-    from ml2bench.runner.tuning import load_record
-    store, runs, unreadable = _load_results(args.out)
+    from ml2bench.report.tuned import final_marks, header_text
+    store, runs, unreadable, record = _ranked_results(args.out)
     flatness = store.load_flatness(unreadable) if args.flatness else None
     if args.flatness and (flatness is None or flatness.empty):
         raise UserError(f"no flatness results in {args.out}/flatness; run with --metrics first")
-    record = load_record(args.out)
     tuned = None
     if record:  # the trials were the tuning; the final runs of the choices are the entries
-        runs = runs[~runs["run_id"].isin(trial_runs(record))]
         tuned = final_marks(record)
         print(header_text(record, args.format), end="")
     print(format_table(leaderboard(runs, flatness=flatness, tuned=tuned), args.format),
@@ -317,7 +327,7 @@ def cmd_plot(args) -> int:
     """``ml2bench plot``: convergence plots, one PNG per problem (unchanged ones kept)."""
     from ml2bench.files import writing_to
     from ml2bench.report.plots import plot_all
-    _, runs, unreadable = _load_results(args.out)
+    _, runs, unreadable, _ = _ranked_results(args.out)
     with writing_to(Path(args.out) / "plots"):
         paths = plot_all(runs, Path(args.out) / "plots", x=args.x)
     for path in paths:
@@ -335,7 +345,7 @@ def cmd_profile(args) -> int:
     from ml2bench.report.profiles import (measure_tables, profile_notes, ratio_rows,
                                           score_table, write_profiles)
     from ml2bench.report.tables import format_table
-    _, runs, unreadable = _load_results(args.out)
+    _, runs, unreadable, _ = _ranked_results(args.out)
     tables = measure_tables(runs)
     scores = score_table(tables, args.r_max)
     print(format_table(scores, args.format), flush=True)

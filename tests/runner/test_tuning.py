@@ -2,6 +2,7 @@
 spaces, the same trials for every solver, the median-of-studies score, resumable trials,
 the record and the marked leaderboard."""
 
+import csv as csv_module
 import json
 import math
 
@@ -144,6 +145,11 @@ def test_tune_runs_eight_trials_then_none_and_the_table_marks_them(capsys, tmp_p
         assert cells[2] in chosen and cells[3] == "4×1" and cells[4] == "1"
     code, csv, _ = run_cli(capsys, "table", "--out", str(tmp_path), "--format", "csv")
     assert code == 0 and csv.startswith("problem,target,solver,tuned,seeds")
+    # the profiles rank the same entries: the chosen configurations, not the trials
+    code, scores, _ = run_cli(capsys, "profile", "--out", str(tmp_path), "--format", "csv")
+    assert code == 0
+    solvers = [row[0] for row in csv_module.reader(scores.strip().splitlines()[1:])]
+    assert sorted(solvers) == sorted(chosen)
 
 
 @pytest.mark.parametrize("argv,needle", [
