@@ -296,13 +296,9 @@ def _ranked_results(out: str):
     """The store, the runs to rank and the unreadable files, plus the tuning record:
     with ``tuning.json`` the tuning trials are left out (the final runs of the chosen
     configurations are the entries), for every view of the results alike."""
-    from ml2bench.report.tuned import trial_runs
-    from ml2bench.runner.tuning import load_record
+    from ml2bench.runner.tuning import load_record, without_trials
     store, runs, unreadable = _load_results(out)
-    record = load_record(out)
-    if record:
-        runs = runs[~runs["run_id"].isin(trial_runs(record))]
-    return store, runs, unreadable, record
+    return store, without_trials(runs, out), unreadable, load_record(out)
 
 
 def cmd_table(args) -> int:

@@ -6,7 +6,10 @@
   ``integrated_score``, ``measure_tables`` (Dolan–Moré profiles, AlgoPerf's score);
 - :mod:`ml2bench.report.plots`: ``problem_figure``, ``plot_problem``, ``plot_all``
   (convergence PNGs, matplotlib Agg);
-- :mod:`ml2bench.report.html`: ``write_report`` (tables + PNGs + ``index.html``).
+- :mod:`ml2bench.report.levels`: ``level_tables`` (per-level diagnostics of multilevel
+  runs); :mod:`ml2bench.report.environment`: ``environments`` (who produced which runs);
+- :mod:`ml2bench.report.html`: ``write_report`` (the report folder: tables, PNGs,
+  ``index.html``).
 
 Importing this package does not import matplotlib; :mod:`plots`, :mod:`profiles` and
 :mod:`html` import it only when a figure is drawn.

@@ -394,3 +394,15 @@ def write_record(out: str | Path, entries: Sequence[dict]) -> Path:
                        "the best trial's WU to target (null: not reached)",
             "entries": [merged[k] for k in sorted(merged)]}
     return write_text(record_path(out), json.dumps(data, indent=1, sort_keys=True) + "\n")
+
+
+def without_trials(runs, out: str | Path):
+    """``runs`` without the tuning trials recorded in ``OUT/tuning.json`` (unchanged if
+    there is no record): the entries every view ranks are the final runs of the chosen
+    configurations, on fresh seeds."""
+    from ml2bench.report.tuned import trial_runs
+
+    record = load_record(out)
+    if not record or runs.empty:
+        return runs
+    return runs[~runs["run_id"].isin(trial_runs(record))]

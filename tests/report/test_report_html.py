@@ -40,18 +40,20 @@ def test_write_report(store, tmp_path):
     index = write_report(store.root, out)
     assert index == out / "index.html"
     names = sorted(p.name for p in out.iterdir())
+    assert names == ["environments.csv", "index.html", "leaderboard.csv", "leaderboard.md",
+                     "leaderboard.tex", "profiles", "toy_cls-time_s.png",
+                     "toy_cls-work_units.png", "toy_reg-time_s.png", "toy_reg-work_units.png"]
     profiles = ["profile_work_units.png", "profile_time_s.png", "profile_peak_mem_mb.png"]
-    assert names == sorted(["index.html", "leaderboard.csv", "leaderboard.md", "leaderboard.tex",
-                            "toy_cls-time_s.png", "toy_cls-work_units.png",
-                            "toy_reg-time_s.png", "toy_reg-work_units.png", *profiles])
+    assert sorted(p.name for p in (out / "profiles").iterdir()) == sorted(
+        [*profiles, "scores.csv", "scores.md", "scores.tex"])
     page = Collector()
     page.feed(index.read_text(encoding="utf-8"))
-    assert page.images == [*profiles, "toy_cls-work_units.png", "toy_cls-time_s.png",
-                           "toy_reg-work_units.png", "toy_reg-time_s.png"]
+    assert page.images == [*(f"profiles/{p}" for p in profiles), "toy_cls-work_units.png",
+                           "toy_cls-time_s.png", "toy_reg-work_units.png", "toy_reg-time_s.png"]
     assert all((out / src).is_file() for src in page.images)  # relative paths resolve
-    # header + one row per (problem, solver); header + one row per solver (5 labels)
-    assert page.rows == (1 + 5) + (1 + 5)
-    assert "Performance profiles" in page.text
+    scores = pd.read_csv(out / "profiles" / "scores.csv")
+    # leaderboard: header + 5 rows; profile scores: header + one per solver; environments: 1 + 1
+    assert page.rows == 1 + 5 + 1 + len(scores) + 1 + 1
     assert "\\begin{tabular}" in (out / "leaderboard.tex").read_text()
     assert len(pd.read_csv(out / "leaderboard.csv")) == 5
     assert (out / "leaderboard.md").read_text().splitlines()[1].startswith("|---")
@@ -61,16 +63,21 @@ def test_report_includes_flatness(store, runs, tmp_path):
     for run_id in runs["run_id"].unique():
         store.write_flatness(run_id, [{"run_id": run_id, "hess_max": 3.0, "param_norm": 1.5}])
     write_report(store.root, tmp_path / "report", x_axes=())
-    board = pd.read_csv(tmp_path / "report" / "leaderboard.csv")
-    assert "hess_max" in board and "param_norm" in board
-    assert "‖θ‖" in (tmp_path / "report" / "leaderboard.md").read_text(encoding="utf-8")
+    table = pd.read_csv(tmp_path / "report" / "flatness.csv")
+    assert list(table.columns) == ["problem", "solver", "seeds", "hess_max", "param_norm"]
+    assert list(table["hess_max"].fillna(0)) == [3.0, 3.0, 0, 3.0, 3.0]  # 0: all skipped
+    assert "‖θ‖" in (tmp_path / "report" / "flatness.md").read_text(encoding="utf-8")
+    board = pd.read_csv(tmp_path / "report" / "leaderboard.csv")  # = `ml2bench table`
+    assert "hess_max" not in board
+    assert 'id="flatness"' in (tmp_path / "report" / "index.html").read_text(encoding="utf-8")
 
 
 def test_text_is_escaped():
     board = pd.DataFrame({"problem": ["<script>alert(1)</script>"], "solver": ["a&b"],
                           "seeds": [1], "status": ["budget 1"]})
     page = render_html(board, {"<p>": ["x&y.png"]}, "t<i>tle", "/tmp/<dir>")
-    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert "<script>alert" not in page and "&lt;script&gt;alert" in page
+    assert page.count("<script>") == 1  # the page's own self-check
     assert "a&amp;b" in page and 'src="x&amp;y.png"' in page and "t&lt;i&gt;tle" in page
 
 
