@@ -8,18 +8,22 @@ import torch
 
 from ml2bench.accounting.ledger import WorkLedger
 from ml2bench.accounting.oracle import Oracle
+from ml2bench.accounting.precision import Precision
 from ml2bench.problems.base import Task
 from ml2bench.problems.registry import make_task
 from ml2bench.solvers.base import Solver
 from ml2bench.solvers.registry import make_solver
 
 
-def bind(problem: str, solver_label: str, seed: int = 0) -> tuple[Task, Solver, WorkLedger]:
-    """Build the task, a fresh ledger and the solver, initialised with ``seed``."""
+def bind(problem: str, solver_label: str, seed: int = 0,
+         precision: str | None = None) -> tuple[Task, Solver, WorkLedger]:
+    """Build the task, a fresh ledger and the solver, initialised with ``seed``; the
+    oracle evaluates in ``precision`` (``None``: native; ``bf16``/``fp16``: autocast)."""
     task = make_task(problem, seed)
     ledger = WorkLedger([level.cost for level in task.hierarchy.levels], task.num_train)
     solver = make_solver(solver_label)
-    solver.init(task, Oracle(task, ledger), torch.Generator().manual_seed(seed))
+    oracle = Oracle(task, ledger, Precision(precision, task.device.type))
+    solver.init(task, oracle, torch.Generator().manual_seed(seed))
     return task, solver, ledger
 
 

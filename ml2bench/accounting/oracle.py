@@ -9,6 +9,12 @@ and :meth:`Oracle.hessian`, an operator for Krylov solvers that linearises the
 gradient on its first product (kind ``hvp``) and reuses the linearisation for every
 following product at the same parameters (kind ``hvp_more``); see
 :mod:`ml2bench.hessian`.
+
+The oracle is also the one place of reduced precision: with a
+:class:`~ml2bench.accounting.precision.Precision` of ``bf16``/``fp16`` every forward pass
+runs under autocast (parameters, gradients, products and returned values stay in the
+parameters' dtype) and ``fp16`` evaluations are loss-scaled; see
+:mod:`ml2bench.accounting.precision`.
 """
 
 from __future__ import annotations
@@ -19,7 +25,8 @@ import torch
 from torch import nn
 
 from ml2bench.accounting.ledger import WorkLedger
-from ml2bench.hessian import LinearisedGradient, hessian_vector_product
+from ml2bench.accounting.precision import Precision
+from ml2bench.hessian import LinearisedGradient
 
 if TYPE_CHECKING:  # pragma: no cover
     from ml2bench.problems.base import Task
@@ -39,11 +46,16 @@ class Oracle:
         Supplies the hierarchy's models and the objective.
     ledger : WorkLedger
         Receives one charge per evaluation.
+    precision : Precision, optional
+        Autocast and loss scaling of the evaluations (default: native, none). An ``fp16``
+        evaluation discarded for an overflow is charged and repeated.
     """
 
-    def __init__(self, task: "Task", ledger: WorkLedger) -> None:
+    def __init__(self, task: "Task", ledger: WorkLedger,
+                 precision: Precision | None = None) -> None:
         self.task = task
         self.ledger = ledger
+        self.precision = precision if precision is not None else Precision(None)
 
     def model(self, level: int = 0) -> nn.Module:
         """The model of hierarchy level ``level`` (0 the finest)."""
@@ -57,7 +69,15 @@ class Oracle:
         """Objective value on ``batch`` (detached); charged as a forward pass."""
         self.ledger.charge(level, "forward", batch_size_of(batch))
         with torch.set_grad_enabled(self.task.loss_needs_grad):
-            return self.task.objective(self.model(level), batch).detach()
+            return self._forward(batch, level).detach()
+
+    def _forward(self, batch: tuple, level: int) -> torch.Tensor:
+        """The objective on ``batch`` (under autocast when reduced), in the parameters'
+        dtype."""
+        with self.precision.autocast():
+            loss = self.task.objective(self.model(level), batch)
+        dtype = next(self.model(level).parameters()).dtype
+        return loss if loss.dtype == dtype else loss.to(dtype)
 
     def loss_and_grad(self, batch: tuple, level: int = 0,
                       set_grad: bool = False) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -66,25 +86,38 @@ class Oracle:
         With ``set_grad`` the gradient is also stored in each parameter's ``.grad``
         (the closure protocol of :mod:`torch.optim`).
         """
-        self.ledger.charge(level, "grad", batch_size_of(batch))
         params = self.params(level)
-        with torch.enable_grad():
-            loss = self.task.objective(self.model(level), batch)
-            grads = list(torch.autograd.grad(loss, params))
+        while True:  # more than once only when an fp16 evaluation overflows
+            self.ledger.charge(level, "grad", batch_size_of(batch))
+            scale = self.precision.scale
+            with torch.enable_grad():
+                loss = self._forward(batch, level)
+                grads = list(torch.autograd.grad(loss * scale if scale != 1.0 else loss,
+                                                 params))
+            grads = self.precision.unscale(grads, scale)
+            if self.precision.accept(loss, grads):
+                break
         if set_grad:
             for param, grad in zip(params, grads):
                 param.grad = grad
         return loss.detach(), grads
 
-    def _objective(self, batch: tuple, level: int):
-        return lambda: self.task.objective(self.model(level), batch)
+    def _objective(self, batch: tuple, level: int, scale: float = 1.0):
+        if scale == 1.0:
+            return lambda: self._forward(batch, level)
+        return lambda: self._forward(batch, level) * scale
 
     def hvp(self, batch: tuple, vector: Sequence[torch.Tensor],
             level: int = 0) -> list[torch.Tensor]:
         """One-shot Hessian-vector product ``∇²f · v`` by double backward (Pearlmutter
         1994, :func:`~ml2bench.hessian.hessian_vector_product`); charged as an ``hvp``."""
-        self.ledger.charge(level, "hvp", batch_size_of(batch))
-        return hessian_vector_product(self._objective(batch, level), self.params(level), vector)
+        while True:  # more than once only when an fp16 evaluation overflows
+            self.ledger.charge(level, "hvp", batch_size_of(batch))
+            scale = self.precision.scale
+            linear = LinearisedGradient(self._objective(batch, level, scale), self.params(level))
+            product = self.precision.unscale(linear.product(vector, retain_graph=False), scale)
+            if self.precision.accept(linear.value, product):
+                return product
 
     def hessian(self, batch: tuple, level: int = 0) -> "CountedHessian":
         """The Hessian of the objective on ``batch`` at the level's current parameters,
@@ -129,6 +162,7 @@ class CountedHessian:
         self.num_linearisations = 0
         self.num_products = 0
         self._linear: LinearisedGradient | None = None
+        self._scale = 1.0  # the loss scale of the linearisation (fp16)
 
     @property
     def is_current(self) -> bool:
@@ -139,16 +173,23 @@ class CountedHessian:
     def __call__(self, vector: Sequence[torch.Tensor]) -> list[torch.Tensor]:
         """``∇²f_l(θ) v`` at the current parameters, detached; ``v`` is not modified."""
         samples = batch_size_of(self.batch)
-        if self.is_current:
-            self.oracle.ledger.charge(self.level, "hvp_more", samples)
-        else:
-            self.oracle.ledger.charge(self.level, "hvp", samples)
-            self._linear = None  # free the old graph before building the new one
-            self._linear = LinearisedGradient(self.oracle._objective(self.batch, self.level),
-                                              self.oracle.params(self.level))
-            self.num_linearisations += 1
-        self.num_products += 1
-        return self._linear.product(vector)
+        precision = self.oracle.precision
+        while True:  # more than once only when an fp16 product overflows
+            if self.is_current:
+                self.oracle.ledger.charge(self.level, "hvp_more", samples)
+            else:
+                self.oracle.ledger.charge(self.level, "hvp", samples)
+                self._linear = None  # free the old graph before building the new one
+                self._scale = precision.scale
+                self._linear = LinearisedGradient(
+                    self.oracle._objective(self.batch, self.level, self._scale),
+                    self.oracle.params(self.level))
+                self.num_linearisations += 1
+            self.num_products += 1
+            product = precision.unscale(self._linear.product(vector), self._scale)
+            if precision.accept(self._linear.value, product):
+                return product
+            self.release()  # linearise again with the smaller scale
 
     def release(self) -> None:
         """Drop the linearisation (its graph); a later product linearises again."""

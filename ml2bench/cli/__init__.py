@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from ml2bench.errors import UserError
+from ml2bench.runner.spec import PRECISIONS
 
 DEFAULT_OUT = "runs/latest"
 
@@ -57,6 +58,10 @@ def build_parser() -> Parser:
                      help="keep going after the target is reached")
     run.add_argument("--metrics", default=None,
                      help="end-of-run flatness metrics, e.g. hess_max,hess_trace,sharp_avg")
+    run.add_argument("--precision", default=None, choices=PRECISIONS,
+                     help="evaluation precision: fp64/fp32 set the problems' dtype; bf16/fp16 "
+                          "keep float32 parameters and autocast the model evaluations "
+                          "(fp16 with loss scaling); default: each problem's dtype")
     run.add_argument("--data-dir", default=None, help="image data directory")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -210,6 +215,7 @@ def cmd_run(args) -> int:
     specs = expand(problems, solvers, seeds, budget=budget, device=args.device,
                    max_time=args.max_time, checkpoint_every=args.checkpoint_every,
                    stop_at_target=not args.no_target_stop, threads=args.threads,
+                   precision=args.precision,
                    metrics=tuple(m.strip() for m in metrics if m.strip()))
     report = run_sweep(specs, args.out, jobs=args.jobs, progress=not args.no_progress)
     done = ", ".join(f"{n} {s}" for s, n in sorted(report.statuses.items())) or "nothing new"

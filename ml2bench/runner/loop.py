@@ -28,6 +28,7 @@ import torch
 
 from ml2bench.accounting.ledger import WorkLedger
 from ml2bench.accounting.oracle import Oracle
+from ml2bench.accounting.precision import Precision
 from ml2bench.errors import UserError
 from ml2bench.flatness.run_metrics import RunMetrics
 from ml2bench.hierarchy.cost_cache import cost_scope
@@ -74,7 +75,8 @@ class RunLoop:
         self.checkpoint = RunCheckpoint(store, prepared.run_id, prepared.config_hash)
         self.ledger = WorkLedger([lv.cost for lv in self.task.hierarchy.levels],
                                  self.task.num_train)
-        self.oracle = Oracle(self.task, self.ledger)
+        self.oracle = Oracle(self.task, self.ledger, Precision(self.spec.precision,
+                                                               self.device.type))
         self.env = environment(self.device)
         self.metrics = RunMetrics.parse(self.spec.metrics)
         self.dynamics = self.metrics.checkpoint_tracker(self.task, self.spec.seed)
@@ -145,6 +147,7 @@ class RunLoop:
         loop_state = {key: getattr(self, key) for key in LOOP_STATE}
         loop_state["next_checkpoint"] = self.schedule.next
         loop_state["num_threads"] = torch.get_num_threads()
+        loop_state["precision"] = self.oracle.precision.state_dict()
         self.checkpoint.save(self.task.hierarchy.levels, self.solver, self.ledger, loop_state)
 
     def restore_state(self, state: dict) -> None:
@@ -154,6 +157,8 @@ class RunLoop:
         for key in LOOP_STATE:
             setattr(self, key, loop_state[key])
         self.schedule.next = loop_state["next_checkpoint"]
+        if "precision" in loop_state:
+            self.oracle.precision.load_state_dict(loop_state["precision"])
 
     # -- the run ---------------------------------------------------------------------
     def run(self) -> str:

@@ -20,7 +20,7 @@ from ml2bench.errors import UserError
 from ml2bench.flatness.run_metrics import RunMetrics
 from ml2bench.labels import format_label
 from ml2bench.problems.registry import ProblemSpec, family_of, resolve_problem
-from ml2bench.runner.spec import RunSpec, config_hash, run_id
+from ml2bench.runner.spec import PRECISIONS, RunSpec, config_hash, run_id
 from ml2bench.runner.threads import default_threads
 from ml2bench.solvers.base import Solver
 from ml2bench.solvers.registry import make_solver
@@ -83,6 +83,35 @@ def check_options(spec: RunSpec) -> None:
                         f"every step), got {spec.checkpoint_every!r}")
 
 
+#: The problem ``dtype`` of the precisions that are parameter dtypes (and of the float32
+#: master weights of the autocast ones).
+_PRECISION_DTYPE = {"fp64": "float64", "fp32": "float32", "bf16": "float32", "fp16": "float32"}
+
+
+def apply_precision(spec: RunSpec, values: dict[str, Any],
+                    device: torch.device) -> tuple[RunSpec, dict[str, Any], str]:
+    """Canonical precision: ``(spec, problem values, precision column)``.
+
+    ``fp32``/``fp64`` set the problem's ``dtype`` parameter and become ``None`` (native),
+    so ``P --precision fp64`` is the run ``P[dtype=float64]``. ``bf16``/``fp16`` keep
+    float32 parameters (a float64 problem is converted: autocast does not lower float64)
+    and autocast the oracle's evaluations. The column names the precision the run
+    evaluates in (``fp32``/``fp64`` for native runs).
+    """
+    precision = spec.precision
+    if precision is not None and precision not in PRECISIONS:
+        raise UserError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
+    if precision is None:
+        return spec, values, {"float32": "fp32", "float64": "fp64"}[values["dtype"]]
+    values = {**values, "dtype": _PRECISION_DTYPE[precision]}
+    if precision in ("fp32", "fp64"):
+        return replace(spec, precision=None), values, precision
+    if not torch.amp.is_autocast_available(device.type):
+        raise UserError(f"--precision {precision} needs autocast, which torch "
+                        f"{torch.__version__} does not offer on device {device.type!r}")
+    return spec, values, precision
+
+
 def canonical_problem_label(problem_spec: ProblemSpec, values: dict[str, Any]) -> str:
     """The shortest label that resolves to ``values``: ``name[quick=true,...]`` or
     ``name[...]`` with the parameters that differ from that baseline (ties: without
@@ -113,8 +142,8 @@ def prepare(spec: RunSpec, jobs: int = 1) -> PreparedRun:
     ``budget`` set to the budget the run uses, the solver's hyperparameters with
     defaults filled in and types normalised, the canonical labels, the device the run
     uses, and the remaining run options (``max_time``, ``checkpoint_every``,
-    ``stop_at_target``, checkpoint metrics) and the thread count. ``sgd`` and
-    ``sgd[lr=0.1]`` are one run.
+    ``stop_at_target``, checkpoint metrics), the thread count and a reduced precision
+    (:func:`apply_precision`). ``sgd`` and ``sgd[lr=0.1]`` are one run.
 
     A spec without ``threads`` gets the house policy's count
     (:func:`~ml2bench.runner.threads.default_threads` for ``jobs`` parallel runs), so the
@@ -130,6 +159,7 @@ def prepare(spec: RunSpec, jobs: int = 1) -> PreparedRun:
         spec = replace(spec, threads=default_threads(problem_spec.threads_pay, jobs))
     solver = make_solver(spec.solver)
     device = resolve_device(spec.device)
+    spec, values, precision = apply_precision(spec, values, device)
     family = family_of(problem_spec)
     if spec.budget is not None:
         values = {**values, "budget": float(spec.budget)}
@@ -151,5 +181,6 @@ def prepare(spec: RunSpec, jobs: int = 1) -> PreparedRun:
                "solver": solver.name, "solver_label": solver.label,
                "solver_params": json.dumps(solver.hparams, sort_keys=True, default=str),
                "seed": spec.seed, "setting_hash": setting, "problem_label": problem_label,
-               "run_options": json.dumps(options, sort_keys=True, default=str)}
+               "run_options": json.dumps(options, sort_keys=True, default=str),
+               "precision": precision}
     return PreparedRun(spec, rid, digest, columns, problem_spec, values, solver)

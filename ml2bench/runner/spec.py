@@ -7,6 +7,9 @@ import json
 import re
 from dataclasses import asdict, dataclass, field
 
+#: The values of ``--precision`` (:attr:`RunSpec.precision`).
+PRECISIONS = ("fp64", "fp32", "bf16", "fp16")
+
 
 @dataclass(frozen=True)
 class RunSpec:
@@ -18,6 +21,12 @@ class RunSpec:
     intra-op torch threads the run executes with (None: the house policy of
     :mod:`ml2bench.runner.threads`, fixed by :func:`~ml2bench.runner.prepare.prepare`
     before the run starts); part of the run's identity, since results depend on it.
+    ``precision``: ``None`` (native: the problem's dtype, no autocast), ``fp32``/``fp64``
+    (the problem's ``dtype`` parameter: :func:`~ml2bench.runner.prepare.prepare` turns them
+    into ``dtype=float32/float64`` and ``None``, so they are the same runs as
+    ``problem[dtype=...]``) or ``bf16``/``fp16`` (float32 parameters, autocast evaluations,
+    :mod:`ml2bench.accounting.precision`). It enters the identity only when not ``None``,
+    so runs without it keep their config hashes.
     """
 
     problem: str
@@ -30,6 +39,7 @@ class RunSpec:
     stop_at_target: bool = True
     metrics: tuple[str, ...] = field(default_factory=tuple)
     threads: int | None = None
+    precision: str | None = None
 
     def identity(self, problem_version: int, problem_params: dict, solver_params: dict) -> dict:
         """Everything that determines the numbers of the run (hashed into ``config_hash``).
@@ -47,6 +57,8 @@ class RunSpec:
 
         data = asdict(self)
         data["metrics"] = list(dynamics_names(self.metrics))
+        if data["precision"] is None:  # native: the identity of runs before the option
+            del data["precision"]
         data.update(problem_version=problem_version, problem_params=problem_params,
                     solver_params=solver_params)
         return data
