@@ -16,6 +16,20 @@ from typing import Callable, Iterator
 from ml2bench.errors import UserError
 
 
+#: Environment variable naming ml2bench's cache directory.
+ENV_CACHE = "ML2BENCH_CACHE"
+
+
+def cache_directory() -> Path:
+    """ml2bench's cache directory: ``$ML2BENCH_CACHE`` or ``~/.cache/ml2bench/costs``.
+
+    It holds derived data only (measured level costs, the plugin index): everything in it
+    is recomputed when missing, so it is safe to delete.
+    """
+    env = os.environ.get(ENV_CACHE)
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "ml2bench" / "costs"
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

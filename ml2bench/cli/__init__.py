@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 from ml2bench.errors import UserError
-from ml2bench.runner.spec import PRECISIONS
 
 DEFAULT_OUT = "runs/latest"
 
@@ -58,7 +57,7 @@ def build_parser() -> Parser:
                      help="keep going after the target is reached")
     run.add_argument("--metrics", default=None,
                      help="end-of-run flatness metrics, e.g. hess_max,hess_trace,sharp_avg")
-    run.add_argument("--precision", default=None, choices=PRECISIONS,
+    run.add_argument("--precision", default=None,
                      help="evaluation precision: fp64/fp32 set the problems' dtype; bf16/fp16 "
                           "keep float32 parameters and autocast the model evaluations "
                           "(fp16 with loss scaling); default: each problem's dtype")

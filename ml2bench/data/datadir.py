@@ -20,6 +20,11 @@ import os
 from pathlib import Path
 from typing import Optional, Tuple, Union
 
+#: Environment variable with extra base URLs (see :mod:`ml2bench.data.download`).
+ENV_MIRRORS = "ML2BENCH_MIRRORS"
+#: Default network timeout of a download, in seconds.
+DEFAULT_TIMEOUT = 30.0
+
 PathLike = Union[str, os.PathLike]
 
 ENV_DATA_DIR = "ML2BENCH_DATA"

@@ -55,10 +55,6 @@ MD5SUMS: Dict[str, Dict[str, str]] = {
     "cifar10": {"cifar-10-binary.tar.gz": "c32a1d4ab5d03f1284b67883e8d87530"},
 }
 
-#: Environment variable with extra base URLs (see :mod:`ml2bench.data.download`).
-ENV_MIRRORS = "ML2BENCH_MIRRORS"
-#: Default network timeout of a download, in seconds.
-DEFAULT_TIMEOUT = 30.0
 
 #: Default base URLs, tried in order; a file's URL is ``base + file name``.
 MIRRORS: Dict[str, Tuple[str, ...]] = {

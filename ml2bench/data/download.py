@@ -33,9 +33,9 @@ from tqdm.auto import tqdm
 from ml2bench import __version__
 from ml2bench.data.archive import extract_cifar_archive
 from ml2bench.data.cifar import read_cifar_batch
-from ml2bench.data.datadir import PathLike, resolve_data_dir
-from ml2bench.data.datasets import (DATASETS, DEFAULT_TIMEOUT, ENV_MIRRORS, MD5SUMS, MIRRORS,
-                                    dataset_status, get_dataset, require_dataset)
+from ml2bench.data.datadir import DEFAULT_TIMEOUT, ENV_MIRRORS, PathLike, resolve_data_dir
+from ml2bench.data.datasets import (DATASETS, MD5SUMS, MIRRORS, dataset_status, get_dataset,
+                                    require_dataset)
 from ml2bench.data.errors import UserError
 
 _CHUNK = 1 << 16

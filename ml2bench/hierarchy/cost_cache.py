@@ -24,22 +24,16 @@ import contextvars
 import dataclasses
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from ml2bench.files import cache_directory
+
 #: Version of the cache's file layout; bump it when the layout changes.
 FORMAT = 1
-ENV_CACHE = "ML2BENCH_CACHE"
 
 _SCOPE: contextvars.ContextVar[dict | None] = contextvars.ContextVar("ml2bench_cost_scope",
                                                                      default=None)
-
-
-def cache_directory() -> Path:
-    """``$ML2BENCH_CACHE`` or ``~/.cache/ml2bench/costs``."""
-    env = os.environ.get(ENV_CACHE)
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "ml2bench" / "costs"
 
 
 @contextlib.contextmanager

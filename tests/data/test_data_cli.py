@@ -7,7 +7,8 @@ import shutil
 import pytest
 
 from ml2bench.data import datasets
-from ml2bench.data.cli import add_data_parser, require_dataset, run_data_command
+from ml2bench.data.cli import add_data_parser, run_data_command
+from ml2bench.data.datasets import require_dataset
 from ml2bench.data.download import ENV_MIRRORS, file_md5
 from ml2bench.data.errors import UserError
 from ml2bench.data.testing import (closed_port_url, make_cifar_tar, make_fake_cifar,
@@ -35,11 +36,11 @@ def test_list(tmp_path):
     assert "ml2bench data download NAME" in text
 
 
-def test_bad_name_is_an_argparse_error(capsys):
-    with pytest.raises(SystemExit) as exc:
-        _run("download", "imagenet")
-    assert exc.value.code == 2
-    assert "invalid choice: 'imagenet'" in capsys.readouterr().err
+@pytest.mark.parametrize("command", ["download", "verify"])
+def test_bad_name_is_one_line_listing_the_valid_ones(command):
+    with pytest.raises(UserError, match="unknown data set 'imagenet'; valid names are: "
+                                        "cifar10, fashion_mnist, mnist"):
+        _run(command, "imagenet")
 
 
 def test_download_and_verify(tmp_path, monkeypatch):
