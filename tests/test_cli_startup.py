@@ -96,3 +96,27 @@ def test_an_unknown_solver_lists_the_catalogue():
 
     with pytest.raises(UserError, match="unknown solver 'bfgs'.*adam.*rmtr"):
         make_solver("bfgs")
+
+
+def test_a_second_listing_reads_the_plugin_index_not_the_installed_metadata(tmp_path):
+    """The entry points are indexed in the cache directory: a second ``list`` with an
+    unchanged ``sys.path`` does not import importlib.metadata; a changed path is seen."""
+    import os
+
+    env = {**os.environ, "ML2BENCH_CACHE": str(tmp_path / "cache")}
+    code = ("import sys; from ml2bench.cli import main; main(['list', 'solvers']); "
+            "print('metadata' if 'importlib.metadata' in sys.modules else 'index')")
+
+    def listing(extra_path=None):
+        run_env = dict(env, PYTHONPATH=str(extra_path)) if extra_path else env
+        done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=run_env,
+                              capture_output=True, text=True, timeout=120, check=True)
+        return done.stdout.splitlines()
+
+    first, second = listing(), listing()
+    assert first[-1] == "metadata" and second[-1] == "index"
+    assert first[:-1] == second[:-1] and any(line.startswith("sgd") for line in second)
+    (tmp_path / "site").mkdir()
+    assert listing(tmp_path / "site")[-1] == "metadata"  # another sys.path: read again
+    (tmp_path / "cache" / "entry-points.idx").write_text("{broken")
+    assert listing()[-1] == "metadata"  # a corrupt index is rebuilt, never an error
