@@ -13,6 +13,7 @@ import os
 import sys
 from pathlib import Path
 
+from ml2bench.cli.executor_args import add_executor_arguments, executor_from_args
 from ml2bench.errors import UserError
 
 DEFAULT_OUT = "runs/latest"
@@ -47,7 +48,9 @@ def build_parser() -> Parser:
     run.add_argument("--checkpoint-every", type=float, default=None,
                      help="evaluation spacing in WU (0: every step; default budget/50)")
     run.add_argument("--device", default="cpu", help="cpu, cuda or auto")
-    run.add_argument("--jobs", type=int, default=1, help="parallel processes")
+    run.add_argument("--jobs", type=int, default=1,
+                     help="parallel processes (--executor pool), jobs at once (local) or the "
+                          "job array's parallelism when above 1 (slurm)")
     run.add_argument("--threads", type=int, default=None,
                      help="torch intra-op threads per run (default: 1, or cores // jobs for "
                           "problems whose spec says threads_pay = true)")
@@ -63,6 +66,7 @@ def build_parser() -> Parser:
                           "(fp16 with loss scaling); default: each problem's dtype")
     run.add_argument("--data-dir", default=None, help="image data directory")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_executor_arguments(run)
 
     _add_tune_parser(sub)
 
@@ -196,6 +200,7 @@ def cmd_run(args) -> int:
         raise UserError(f"--threads must be a positive integer, got {args.threads}")
     if args.budget is not None and args.budget <= 0:
         raise UserError(f"--budget must be a positive number of work units, got {args.budget:g}")
+    executor = executor_from_args(args)
     from ml2bench.runner.suite import load_suite, parse_seeds, with_quick
     from ml2bench.runner.sweep import expand, run_sweep
 
@@ -216,16 +221,21 @@ def cmd_run(args) -> int:
                    stop_at_target=not args.no_target_stop, threads=args.threads,
                    precision=args.precision,
                    metrics=tuple(m.strip() for m in metrics if m.strip()))
-    report = run_sweep(specs, args.out, jobs=args.jobs, progress=not args.no_progress)
+    report = run_sweep(specs, args.out, jobs=args.jobs, progress=not args.no_progress,
+                       executor=executor)
     done = ", ".join(f"{n} {s}" for s, n in sorted(report.statuses.items())) or "nothing new"
     total = report.up_to_date + sum(report.statuses.values())
     print(f"{total} runs: {report.up_to_date} up to date; {done}; results in {args.out}")
     for label in report.failed:
         print(f"failed: {label} (see the error column of its results file)", file=sys.stderr)
+    for label in report.unfinished:
+        print(f"unfinished: {label}", file=sys.stderr)
+    if report.unfinished:
+        print(f"ml2bench: {len(report.unfinished)} of {total} runs unfinished; run the same "
+              "command again to resume them from their checkpoints", file=sys.stderr)
     if report.failed:  # diverged is a result; failed is not: exit 1 so that scripts notice
         print(f"ml2bench: {len(report.failed)} of {total} runs failed", file=sys.stderr)
-        return 1
-    return 0
+    return 1 if report.failed or report.unfinished else 0
 
 
 def cmd_tune(args) -> int:

@@ -133,7 +133,7 @@ def check_solver_on_problem(solver, problem_spec: ProblemSpec, values: dict[str,
     solver.check_problem(levels)
 
 
-def prepare(spec: RunSpec, jobs: int = 1) -> PreparedRun:
+def prepare(spec: RunSpec, jobs: int = 1, remote: bool = False) -> PreparedRun:
     """Validate names, parameters and options (raises UserError) and compute the run's
     identity.
 
@@ -148,6 +148,9 @@ def prepare(spec: RunSpec, jobs: int = 1) -> PreparedRun:
     A spec without ``threads`` gets the house policy's count
     (:func:`~ml2bench.runner.threads.default_threads` for ``jobs`` parallel runs), so the
     prepared spec always names the thread count it runs with.
+
+    ``remote``: the run executes on another machine (a SLURM job), so a ``cuda`` device
+    is not checked here but on the job's node.
     """
     check_options(spec)
     RunMetrics.parse(spec.metrics)
@@ -158,7 +161,8 @@ def prepare(spec: RunSpec, jobs: int = 1) -> PreparedRun:
     if spec.threads is None:
         spec = replace(spec, threads=default_threads(problem_spec.threads_pay, jobs))
     solver = make_solver(spec.solver)
-    device = resolve_device(spec.device)
+    device = torch.device(spec.device) if remote and spec.device.startswith("cuda") \
+        else resolve_device(spec.device)
     spec, values, precision = apply_precision(spec, values, device)
     family = family_of(problem_spec)
     if spec.budget is not None:

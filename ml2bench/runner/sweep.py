@@ -7,19 +7,24 @@ an interrupted run resumes from its last checkpoint. ``jobs > 1`` uses a local
 its prepared spec names (``--threads``, else the house policy: one per job), in the
 main process and in a worker alike, so a run gives the same numbers alone or in a
 sweep.
+
+Where the runs execute is an :class:`~ml2bench.runner.executors.Executor`: ``pool``
+(the default, above), or ``local``/``slurm`` jobs through submitit, which meet in the
+results store (:mod:`ml2bench.runner.executors`). A run whose job ended before it
+finished (cancelled, killed, out of time) counts as ``unfinished`` and resumes from its
+checkpoint when the sweep runs again.
 """
 
 from __future__ import annotations
 
 import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
 from tqdm import tqdm
 
 from ml2bench.flatness.run_metrics import end_of_run_names
-from ml2bench.runner.loop import execute
+from ml2bench.runner.executors import UNFINISHED, Executor, as_executor, run_prepared
 from ml2bench.runner.prepare import PreparedRun, prepare
 from ml2bench.runner.spec import RunSpec
 from ml2bench.runner.store import ResultsStore
@@ -27,13 +32,15 @@ from ml2bench.runner.store import ResultsStore
 
 @dataclass
 class SweepReport:
-    """What a sweep did: counts per final status and the runs that failed."""
+    """What a sweep did: counts per final status, the runs that failed and the runs
+    left unfinished (their job ended first; a rerun resumes them), with why."""
 
     up_to_date: int = 0
     statuses: dict[str, int] = field(default_factory=dict)
     failed: list[str] = field(default_factory=list)
+    unfinished: list[str] = field(default_factory=list)
 
-    def add(self, label: str, status: str) -> None:
+    def add(self, label: str, status: str, note: str = "") -> None:
         """Count one run's final ``status`` (``up-to-date`` if it was skipped)."""
         if status == "up-to-date":
             self.up_to_date += 1
@@ -41,6 +48,8 @@ class SweepReport:
         self.statuses[status] = self.statuses.get(status, 0) + 1
         if status == "failed":
             self.failed.append(label)
+        elif status == UNFINISHED:
+            self.unfinished.append(f"{label} ({note})" if note else label)
 
 
 def expand(problems: Sequence[str], solvers: Sequence[str], seeds: Iterable[int],
@@ -50,14 +59,18 @@ def expand(problems: Sequence[str], solvers: Sequence[str], seeds: Iterable[int]
             for p in problems for s in solvers for seed in seeds]
 
 
-def _execute_in_worker(prepared: PreparedRun, root: str) -> str:
-    return execute(prepared, ResultsStore(root))
-
-
 def run_sweep(specs: Sequence[RunSpec], out_dir: str, jobs: int = 1,
-              progress: bool = True) -> SweepReport:
-    """Validate, skip finished runs, execute the rest; returns a :class:`SweepReport`."""
-    prepared = prepare_all(specs, jobs)  # every run valid before anything is created
+              progress: bool = True, executor: Executor | str | None = None) -> SweepReport:
+    """Validate, skip finished runs, execute the rest; returns a :class:`SweepReport`.
+
+    ``executor``: where the runs execute (an :class:`~ml2bench.runner.executors.Executor`
+    or its name: ``pool``, the default, ``local`` or ``slurm``); ``jobs`` is the number
+    of parallel processes (``pool``) or jobs at once (``local``; ``slurm``: the array's
+    parallelism when above 1).
+    """
+    executor = as_executor(executor)  # a bad choice fails before any run is prepared
+    # every run valid before anything is created or submitted
+    prepared = prepare_all(executor.adapt(specs), jobs, executor.remote)
     store = ResultsStore(out_dir)
     store.check_writable()
     report = SweepReport()
@@ -73,37 +86,21 @@ def run_sweep(specs: Sequence[RunSpec], out_dir: str, jobs: int = 1,
           file=sys.stderr)
     bar = tqdm(total=len(todo), disable=not progress or not todo, unit="run", file=sys.stderr)
     try:
-        if jobs <= 1 or len(todo) <= 1:
-            for run in todo:
-                bar.set_description(run.label[:60])
-                report.add(run.label, execute(run, store))
-                bar.update()
-        else:
-            _run_pool(todo, out_dir, jobs, report, bar)
+        run_prepared(executor, todo, str(out_dir), jobs, report, bar)
     finally:
         bar.close()
     return report
 
 
-def prepare_all(specs: Sequence[RunSpec], jobs: int = 1) -> list[PreparedRun]:
+def prepare_all(specs: Sequence[RunSpec], jobs: int = 1,
+                remote: bool = False) -> list[PreparedRun]:
     """Prepare every run (UserError on the first invalid one) for ``jobs`` parallel
     runs, dropping repeats: two spellings of one configuration (``sgd``,
-    ``sgd[lr=0.1]``) are one run."""
+    ``sgd[lr=0.1]``) are one run. ``remote``: the runs execute on other machines
+    (:func:`~ml2bench.runner.prepare.prepare`)."""
     runs: dict[str, PreparedRun] = {}
     for spec in specs:
-        run = prepare(spec, jobs)
+        run = prepare(spec, jobs, remote)
         runs.setdefault(run.run_id, run)
     return list(runs.values())
 
-
-def _run_pool(todo: list[PreparedRun], out_dir: str, jobs: int, report: SweepReport,
-              bar: tqdm) -> None:
-    import multiprocessing
-
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(jobs, mp_context=context) as pool:
-        futures = {pool.submit(_execute_in_worker, run, out_dir): run for run in todo}
-        for future in as_completed(futures):
-            run = futures[future]
-            report.add(run.label, future.result())
-            bar.update()
