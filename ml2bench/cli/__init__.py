@@ -114,6 +114,7 @@ def _add_tune_parser(sub) -> None:
     tune.add_argument("--out", default=DEFAULT_OUT, help="output directory")
     tune.add_argument("--quick", action="store_true", help="quick sizes for every problem")
     tune.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_executor_arguments(tune)
 
 
 def _add_optional_parsers(sub) -> None:
@@ -267,7 +268,7 @@ def cmd_tune(args) -> int:
     budget = args.budget if args.budget is not None else (suite.budget if suite else None)
     report = tune(problems, solvers, args.trials, seeds, args.out, final_seeds=final_seeds,
                   search_seed=args.search_seed, jobs=args.jobs, progress=not args.no_progress,
-                  budget=budget, device=args.device)
+                  executor=executor_from_args(args), budget=budget, device=args.device)
     failed = []
     for name, sweep in (("trials", report.trials), ("final", report.finals)):
         done = sum(sweep.statuses.values())

@@ -230,7 +230,7 @@ class TuningReport:
 
 def tune(problems: Sequence[str], solvers: Sequence[str], trials: int, seeds: Sequence[int],
          out: str, final_seeds: Sequence[int] = DEFAULT_FINAL_SEEDS, search_seed: int = 0,
-         jobs: int = 1, progress: bool = True, **options) -> TuningReport:
+         jobs: int = 1, progress: bool = True, executor=None, **options) -> TuningReport:
     """Tune every solver on every problem with the same budget, then re-run the choices.
 
     Parameters
@@ -251,6 +251,8 @@ def tune(problems: Sequence[str], solvers: Sequence[str], trials: int, seeds: Se
         Parallel runs.
     progress : bool
         Show progress bars.
+    executor : Executor or str, optional
+        Where the runs execute (:mod:`ml2bench.runner.executors`; default: the local pool).
     **options
         Further :class:`~ml2bench.runner.spec.RunSpec` fields (``budget``, ``device``...).
 
@@ -275,7 +277,7 @@ def tune(problems: Sequence[str], solvers: Sequence[str], trials: int, seeds: Se
                 runs.append([prepare(spec, jobs) for spec in row])
             plan.append((solver, labels, runs))
     report = TuningReport()
-    report.trials = run_sweep(specs, out, jobs=jobs, progress=progress)
+    report.trials = run_sweep(specs, out, jobs=jobs, progress=progress, executor=executor)
     frame = _load_runs(out, [r.run_id for _, _, runs in plan for row in runs for r in row])
     finals: list[RunSpec] = []
     for solver, labels, runs in plan:
@@ -287,7 +289,7 @@ def tune(problems: Sequence[str], solvers: Sequence[str], trials: int, seeds: Se
         finals.extend(chosen)
         report.entries.append(entry)
     write_record(out, report.entries)  # before the final runs: an interruption keeps it
-    report.finals = run_sweep(finals, out, jobs=jobs, progress=progress)
+    report.finals = run_sweep(finals, out, jobs=jobs, progress=progress, executor=executor)
     return report
 
 

@@ -157,6 +157,7 @@ def test_tune_runs_eight_trials_then_none_and_the_table_marks_them(capsys, tmp_p
     (["--solver", "bfgs", "--trials", "2"], "unknown solver 'bfgs'"),
     (["--solver", "adam[lr=-1]", "--trials", "2"], "lr=-1 is invalid"),
     (["--solver", "adam", "--trials", "2", "--seeds", "0,100"], "both a study seed"),
+    (["--solver", "adam", "--trials", "2", "--executor", "cloud"], "pool, local, slurm"),
 ])
 def test_bad_tuning_input_is_one_line_and_exit_2(capsys, tmp_path, argv, needle):
     code, out, err = run_cli(capsys, "tune", "--problem", "peaks_resnet[quick=true]", *argv,
