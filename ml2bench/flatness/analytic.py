@@ -51,6 +51,18 @@ def dummy_batches(num_samples: int = 1, batch_size: int = 1) -> list[tuple[torch
     return [(chunk,) for chunk in torch.split(data, batch_size)]
 
 
+def quadratic_hessian(matrix: torch.Tensor, theta: torch.Tensor | None = None):
+    """The :class:`~ml2bench.flatness.hvp.HessianOperator` of ``½ θᵀAθ`` with ``A =
+    matrix`` (``θ* = 0``, ``θ`` zeros unless given): its exact Hessian is ``A`` at any
+    ``θ``, a reference for the spectral metrics."""
+    from ml2bench.flatness.hvp import HessianOperator
+
+    size = matrix.shape[0]
+    zeros = torch.zeros(size, dtype=matrix.dtype)
+    model = QuadraticModel(matrix, zeros, zeros if theta is None else theta)
+    return HessianOperator(model, quadratic_loss, dummy_batches())
+
+
 class BlockQuadraticModel(nn.Module):
     """The quadratic of :class:`QuadraticModel` with ``θ`` split into several
     parameters of the given ``shapes`` (``θ`` is their row-major concatenation), for

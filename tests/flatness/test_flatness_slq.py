@@ -4,21 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from ml2bench.flatness.analytic import (
-    QuadraticModel,
-    dummy_batches,
-    quadratic_loss,
-    symmetric_matrix,
-)
-from ml2bench.flatness.hvp import HessianOperator
+from ml2bench.flatness.analytic import quadratic_hessian, symmetric_matrix
 from ml2bench.flatness.slq import count_outliers, spectral_density
 
 
 def operator_for(matrix):
-    size = matrix.shape[0]
-    model = QuadraticModel(matrix, torch.zeros(size, dtype=torch.float64),
-                           torch.zeros(size, dtype=torch.float64))
-    return HessianOperator(model, quadratic_loss, dummy_batches())
+    return quadratic_hessian(matrix)
 
 
 def rotated(eigenvalues, seed=0):
