@@ -8,7 +8,21 @@ of that kind relative to a finest-level gradient (see
 
 Domain-decomposition solvers group charges into parallel phases: within a phase,
 each subdomain's work is summed separately and the phase adds its maximum to
-``work_units_parallel`` (the critical path), while ``work_units`` adds the sum.
+``work_units_parallel`` (the critical path), while ``work_units`` adds the sum. Work
+charged outside a phase is serial global work and adds to both.
+
+A gradient with respect to one parameter subdomain ``d`` (kind ``grad_subdomain``) on
+``b`` samples is charged ``(b / N) · cost_l[grad] · c_d``, where ``c_d`` (the ``scale``
+of :meth:`WorkLedger.charge`) is the FLOP-measured ratio of that gradient to a full one
+(:func:`ml2bench.decomposition.subdomain_costs`: the backward stops at the subdomain's
+first layer). A gradient on a data shard of ``b`` samples is an ordinary ``grad``
+charge, ``(b / N) · cost_l[grad]``.
+
+Communication (:meth:`WorkLedger.communicate`) is counted in ``comm_bytes``, not in
+work units: each all-reduce or broadcast adds the payload size of the vector once
+(``numel × bytes per element``), whatever the number of subdomains and without the
+``2(D − 1)/D`` factor of a ring all-reduce — a count of what is exchanged, not a
+network model.
 """
 
 from __future__ import annotations
@@ -21,11 +35,24 @@ from ml2bench.hierarchy.base import LevelCost
 
 #: Evaluation kinds: ``hvp`` is a Hessian-vector product that linearises the gradient
 #: (the first of a Krylov solve), ``hvp_more`` a further product through the same
-#: linearisation (:mod:`ml2bench.hessian`).
-KINDS = ("forward", "grad", "hvp", "hvp_more")
+#: linearisation (:mod:`ml2bench.hessian`); ``grad_subdomain`` a gradient with respect to
+#: one parameter subdomain (a measured fraction of ``grad``).
+KINDS = ("forward", "grad", "hvp", "hvp_more", "grad_subdomain")
+
+#: Kinds charged a measured fraction (``scale``) of a level cost: kind -> cost entry.
+SCALED_KINDS = {"grad_subdomain": "grad"}
+
+#: Collective operations counted by :meth:`WorkLedger.communicate`.
+COMM_KINDS = ("allreduce", "broadcast")
 
 #: The kinds that are Hessian-vector products.
 HVP_KINDS = ("hvp", "hvp_more")
+
+
+def payload_bytes(*tensors) -> int:
+    """Bytes of a payload of tensors: ``Σ numel × element size`` (``4P`` for a float32
+    vector of ``P`` entries)."""
+    return sum(int(t.numel()) * int(t.element_size()) for t in tensors)
 
 
 class WorkLedger:
@@ -47,14 +74,27 @@ class WorkLedger:
         self.work_units = 0.0
         self.work_units_parallel = 0.0
         self.comm_bytes = 0
+        self.communications: dict[str, int] = defaultdict(int)
+        self.scaled_units: dict[tuple[int, str], float] = defaultdict(float)
         self._phase: dict[int, float] | None = None
         self._subdomain = 0
 
-    def charge(self, level: int, kind: str, num_samples: int) -> float:
-        """Record one evaluation; returns the work units it cost."""
+    def charge(self, level: int, kind: str, num_samples: int, scale: float = 1.0) -> float:
+        """Record one evaluation; returns the work units it cost.
+
+        ``(num_samples / N) · cost_level[kind]``; for a kind of :data:`SCALED_KINDS`
+        (``grad_subdomain``) the cost entry it maps to, times ``scale`` (the measured
+        fraction of that evaluation's FLOPs). Other kinds take no ``scale``.
+        """
         if kind not in KINDS:
             raise ValueError(f"unknown evaluation kind {kind!r}; valid: {', '.join(KINDS)}")
-        wu = num_samples / self.num_train * self.costs[level].of(kind)
+        if kind in SCALED_KINDS:
+            wu = num_samples / self.num_train * self.costs[level].of(SCALED_KINDS[kind]) * scale
+            self.scaled_units[(level, kind)] += wu
+        elif scale != 1.0:
+            raise ValueError(f"kind {kind!r} takes no scale")
+        else:
+            wu = num_samples / self.num_train * self.costs[level].of(kind)
         self.evaluations[(level, kind)] += 1
         self.samples[(level, kind)] += int(num_samples)
         self.work_units += wu
@@ -63,6 +103,20 @@ class WorkLedger:
         else:
             self._phase[self._subdomain] = self._phase.get(self._subdomain, 0.0) + wu
         return wu
+
+    def communicate(self, num_bytes: int, kind: str = "allreduce") -> int:
+        """Record one collective of a ``num_bytes`` payload; returns ``num_bytes``.
+
+        Serial global work of no work units: ``comm_bytes`` grows by the payload once
+        per operation (module docstring), inside a parallel phase or not.
+        """
+        if kind not in COMM_KINDS:
+            raise ValueError(f"unknown communication {kind!r}; valid: {', '.join(COMM_KINDS)}")
+        if num_bytes < 0:
+            raise ValueError(f"a payload has at least 0 bytes, got {num_bytes}")
+        self.comm_bytes += int(num_bytes)
+        self.communications[kind] += 1
+        return int(num_bytes)
 
     @contextmanager
     def parallel_phase(self) -> Iterator["WorkLedger"]:
@@ -100,14 +154,18 @@ class WorkLedger:
         """Work units charged on each level."""
         totals = [0.0] * len(self.costs)
         for (level, kind), samples in self.samples.items():
-            totals[level] += samples / self.num_train * self.costs[level].of(kind)
+            if kind in SCALED_KINDS:
+                totals[level] += self.scaled_units[(level, kind)]
+            else:
+                totals[level] += samples / self.num_train * self.costs[level].of(kind)
         return totals
 
     def state_dict(self) -> dict:
         """Counts and work units, for the resumable state of a run."""
         return {"evaluations": dict(self.evaluations), "samples": dict(self.samples),
                 "work_units": self.work_units, "work_units_parallel": self.work_units_parallel,
-                "comm_bytes": self.comm_bytes}
+                "comm_bytes": self.comm_bytes, "communications": dict(self.communications),
+                "scaled_units": dict(self.scaled_units)}
 
     def load_state_dict(self, state: dict) -> None:
         """Restore :meth:`state_dict`'s output."""
@@ -116,3 +174,5 @@ class WorkLedger:
         self.work_units = state["work_units"]
         self.work_units_parallel = state["work_units_parallel"]
         self.comm_bytes = state["comm_bytes"]
+        self.communications = defaultdict(int, state.get("communications", {}))
+        self.scaled_units = defaultdict(float, state.get("scaled_units", {}))

@@ -15,6 +15,11 @@ The oracle is also the one place of reduced precision: with a
 runs under autocast (parameters, gradients, products and returned values stay in the
 parameters' dtype) and ``fp16`` evaluations are loss-scaled; see
 :mod:`ml2bench.accounting.precision`.
+
+Domain decomposition: :meth:`Oracle.subdomain_loss_and_grad` is the gradient with
+respect to one parameter subdomain, charged its FLOP-measured share of a full gradient
+(kind ``grad_subdomain``); a gradient on a data shard is an ordinary
+:meth:`Oracle.loss_and_grad` on the shard's batch, charged ``(b/N)·cost``.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from torch import nn
 
 from ml2bench.accounting.ledger import WorkLedger
 from ml2bench.accounting.precision import Precision
+from ml2bench.decomposition.cost import SubdomainView, subdomain_costs
+from ml2bench.decomposition.parameters import ParameterDecomposition
 from ml2bench.hessian import LinearisedGradient
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -56,6 +63,11 @@ class Oracle:
         self.task = task
         self.ledger = ledger
         self.precision = precision if precision is not None else Precision(None)
+        self._subdomain_costs: dict[tuple[int, int], tuple] = {}
+
+    #: Samples of the batch on which subdomain costs are measured (the ratio of FLOPs is
+    #: the same for every batch size: all counted operations are linear in it).
+    COST_SAMPLES = 64
 
     def model(self, level: int = 0) -> nn.Module:
         """The model of hierarchy level ``level`` (0 the finest)."""
@@ -101,6 +113,49 @@ class Oracle:
             for param, grad in zip(params, grads):
                 param.grad = grad
         return loss.detach(), grads
+
+    def subdomain_costs(self, decomposition: ParameterDecomposition, level: int = 0,
+                        batch: tuple | None = None) -> list[float]:
+        """``FLOPs(R_d ∇f_l) / FLOPs(∇f_l)`` per subdomain of ``decomposition`` (of level
+        ``level``'s model), measured once per decomposition on the first
+        :attr:`COST_SAMPLES` samples of ``batch`` (default: the training set) and cached;
+        not charged (like the level costs measured when the hierarchy is built)."""
+        cache = self._subdomain_costs
+        key = (id(decomposition), level)
+        if key not in cache or cache[key][0] is not decomposition:
+            model = self.model(level)
+            if decomposition.size != sum(p.numel() for p in model.parameters()):
+                raise ValueError("the decomposition was not built on this level's model")
+            sample = tuple(t[:self.COST_SAMPLES]
+                           for t in (self.task.train if batch is None else batch))
+            cache[key] = (decomposition, subdomain_costs(model, self.task.objective, sample,
+                                                         decomposition))
+        return cache[key][1]
+
+    def subdomain_loss_and_grad(self, batch: tuple, decomposition: ParameterDecomposition,
+                                d: int, level: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """Objective value and ``R_d ∇f`` (flat, in the order of ``decomposition``'s
+        index set ``I_d``), by a backward pass that stops at subdomain ``d``'s first layer
+        (:class:`~ml2bench.decomposition.cost.SubdomainView`).
+
+        Charged as kind ``grad_subdomain``: ``(b/N) · cost_l[grad] · c_d`` with ``c_d``
+        from :meth:`subdomain_costs`.
+        """
+        cost = self.subdomain_costs(decomposition, level, batch)[d]
+        model = self.model(level)
+        while True:  # more than once only when an fp16 evaluation overflows
+            self.ledger.charge(level, "grad_subdomain", batch_size_of(batch), scale=cost)
+            scale = self.precision.scale
+            with SubdomainView(model, decomposition, d) as view, torch.enable_grad():
+                loss = self._forward(batch, level)
+                grads = torch.autograd.grad(loss * scale if scale != 1.0 else loss,
+                                            view.inputs, allow_unused=True)
+                grads = [torch.zeros_like(x) if g is None else g
+                         for x, g in zip(view.inputs, grads)]
+                grads = self.precision.unscale(grads, scale)
+                flat = view.gather(grads)
+            if self.precision.accept(loss, grads):
+                return loss.detach(), flat
 
     def _objective(self, batch: tuple, level: int, scale: float = 1.0):
         if scale == 1.0:

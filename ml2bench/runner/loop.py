@@ -131,6 +131,7 @@ class RunLoop:
             "epoch": self.solver.epoch if self.solver.task is not None else 0.0,
             "work_units": self.ledger.work_units,
             "work_units_parallel": self.ledger.work_units_parallel,
+            "comm_bytes": self.ledger.comm_bytes,
             "grad_evals": self.ledger.count("grad"), "hvp_evals": self.ledger.hvp_count(),
             "time_s": self.time_s, "eval_time_s": self.eval_time_s,
             "peak_mem_mb": peak_memory_mb(self.device), "status": status, "error": error})

@@ -28,8 +28,8 @@ if TYPE_CHECKING:
 IDENTITY = ["run_id", "config_hash", "problem", "problem_version", "problem_params", "solver",
             "solver_label", "solver_params", "seed", "setting_hash", "problem_label",
             "run_options", "precision"]
-PROGRESS = ["step", "epoch", "work_units", "work_units_parallel", "grad_evals", "hvp_evals",
-            "time_s", "eval_time_s", "peak_mem_mb"]
+PROGRESS = ["step", "epoch", "work_units", "work_units_parallel", "comm_bytes", "grad_evals",
+            "hvp_evals", "time_s", "eval_time_s", "peak_mem_mb"]
 METRICS = ["train_loss", "test_loss", "test_acc", "test_rel_l2", "grad_norm", "grad_norm_rel"]
 STATUS = ["status", "error"]
 ENVIRONMENT = ["ml2bench_version", "git_commit", "torch_version", "device", "device_name",

@@ -25,8 +25,8 @@ ARGS = ["run", "--problem", "swissroll_resnet[quick=true]", "--problem",
         "--no-progress"]
 RUNS = 8
 #: Columns that must be equal to the uninterrupted sweep (not the time columns).
-NUMBERS = ["run_id", "config_hash", "step", "work_units", "work_units_parallel", "grad_evals",
-           "train_loss", "test_loss", "test_acc", "test_rel_l2", "grad_norm", "status"]
+NUMBERS = ["run_id", "config_hash", "step", "work_units", "work_units_parallel", "comm_bytes",
+           "grad_evals", "train_loss", "test_loss", "test_acc", "test_rel_l2", "grad_norm", "status"]
 ROOT = Path(__file__).resolve().parents[2]
 
 
