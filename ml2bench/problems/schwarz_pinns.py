@@ -10,8 +10,8 @@ Hammersley points, and the conditions below hold exactly for every network outpu
 
 **Klein–Gordon** ``u_tt − u_xx + u^p = f`` with ``f`` manufactured from ``u*``:
 
-* ``variant = "schwarz"`` (default; the ML_APTS code, after Example 1 of the article it
-  cites, Appl. Math. Model. 2015, doi:10.1016/j.apm.2014.11.049): ``p = 2``,
+* ``variant = "schwarz"`` (default; the ML_APTS code, after "Example 1 (Section 3.1)" of
+  the article it cites, sciencedirect.com/science/article/pii/S0307904X14006064): ``p = 2``,
   ``u* = x cos t`` on ``[−1, 1] × [0, t_final]``, ``f = −x cos t + (x cos t)^p``.
   Hard conditions as the code's ``BC_KleinGordon1D_plus_time``: Dirichlet data of ``u*``
   on the whole boundary of the space-time rectangle, ``u = x cos t + (1 − x²) t
