@@ -14,5 +14,7 @@ FAMILIES = catalogue(
     Entry("image_resnet", "ml2bench.problems.images:ImageResNet"),
     Entry("pinn", "ml2bench.problems.pinn:ResNetPinn"),
     Entry("regression", "ml2bench.problems.pinn:ResNetRegression"),
+    Entry("klein_gordon", "ml2bench.problems.schwarz_pinns:KleinGordonPinn"),
+    Entry("allen_cahn", "ml2bench.problems.schwarz_pinns:AllenCahnPinn"),
     Entry("quadratic_poisson1d", "ml2bench.problems.quadratic:QuadraticPoisson1D"),
 )

@@ -52,6 +52,20 @@ class Equation:
     ansatz: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     residual: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     forcing_scale: float
+    #: Map from the points to the network's inputs (None: the points themselves) and the
+    #: number of inputs it makes (e.g. ``(cos πx, sin πx, t)`` for exact periodicity).
+    features: Callable[[torch.Tensor], torch.Tensor] | None = None
+    num_features: int = 0
+
+    @property
+    def in_features(self) -> int:
+        """Inputs of the network."""
+        return self.num_features if self.features is not None else self.dim
+
+    def solution(self, model, x: torch.Tensor) -> torch.Tensor:
+        """The ansatz ``u`` at points ``x`` for the network ``model``."""
+        inputs = x if self.features is None else self.features(x)
+        return self.ansatz(x, model(inputs))
 
 
 def _poisson1d_exact(x):
@@ -99,7 +113,7 @@ class PinnLoss:
 
     def __call__(self, model, batch):
         x = batch[0].detach().requires_grad_(True)
-        u = self.equation.ansatz(x, model(x))
+        u = self.equation.solution(model, x)
         return (self.equation.residual(x, u) ** 2).mean() / self.equation.forcing_scale**2
 
 
@@ -148,18 +162,26 @@ class ResNetPinn(ResNetFamily):
               "equation": Param("poisson1d", "PDE", choices=tuple(EQUATIONS)),
               "points": Param(256, "collocation points", low=1)}
 
+    def equation_for(self, values) -> Equation:
+        """The PDE of a task with parameters ``values``."""
+        return EQUATIONS[values["equation"]]
+
+    def reference_for(self, values) -> tuple[np.ndarray, np.ndarray]:
+        """Test points and reference values of a task with parameters ``values``."""
+        return reference_solution(values["equation"])
+
     def make_task(self, name, values, seed, device):
         dtype = getattr(torch, values["dtype"])
-        equation = EQUATIONS[values["equation"]]
+        equation = self.equation_for(values)
         as_t = lambda a: torch.as_tensor(a, dtype=dtype, device=device)  # noqa: E731
         train = (as_t(collocation_points(equation, values["points"])),)
-        x_test, u_test = reference_solution(values["equation"])
+        x_test, u_test = self.reference_for(values)
         test = (as_t(x_test), as_t(u_test))
         loss = PinnLoss(equation)
         generator = torch.Generator().manual_seed(seed)
-        hierarchy = resnet_hierarchy(name, values, equation.dim, 1, generator, loss,
+        hierarchy = resnet_hierarchy(name, values, equation.in_features, 1, generator, loss,
                                      tuple(t[:64] for t in train), device)
-        predict = lambda model, x: equation.ansatz(x, model(x))  # noqa: E731
+        predict = equation.solution
         return Task(problem=name, train=train, test=test, hierarchy=hierarchy, data_loss=loss,
                     test_metrics=rel_l2_metrics(predict), metric=self.metric,
                     batch_size=values["batch_size"], budget=values["budget"],
