@@ -18,7 +18,8 @@ Two decompositions:
   joins the first group, the classifier the last. With an overlap fraction ``ω`` each
   group also takes ``o = round(ω ⌊K/D⌋)`` blocks on each side from its neighbours
   (``[s n − o, (s+1) n + o)`` of the SPQN trainers, Kopaničáková et al., SISC 46
-  (2024));
+  (2024)); ``overlap_blocks=o`` gives that integer overlap directly (the SPQN
+  trainers' ``overlap_width``, in layers) instead of the fraction;
 * **tensor-wise** (:meth:`ParameterDecomposition.tensorwise`): the parameter tensors
   are shuffled by one seeded permutation and split into ``D`` contiguous chunks (sizes
   ``⌈T/D⌉`` first), each subdomain owning its tensors whole — the random split of
@@ -38,6 +39,7 @@ from torch import nn
 
 from ml2bench.decomposition.base import (IndexDecomposition, balanced_bounds, check_overlap,
                                          check_subdomains)
+from ml2bench.errors import UserError
 
 #: A piece of a layer: ``(parameter index, row)``; ``row`` None means the whole tensor,
 #: otherwise row ``row`` of a block-stacked tensor.
@@ -118,20 +120,29 @@ class ParameterDecomposition(IndexDecomposition):
         return torch.arange(start + row * width, start + (row + 1) * width)
 
     @classmethod
-    def layerwise(cls, model: nn.Module, subdomains: int,
-                  overlap: float = 0.0) -> "ParameterDecomposition":
+    def layerwise(cls, model: nn.Module, subdomains: int, overlap: float = 0.0,
+                  overlap_blocks: int | None = None) -> "ParameterDecomposition":
         """Contiguous groups of blocks, opening with the first, classifier with the last.
+
+        ``overlap_blocks`` (an integer ``o ≥ 0``), when given, is the number of blocks
+        each group takes on each side from its neighbours and replaces ``overlap``.
 
         Raises
         ------
         UserError
-            ``subdomains < 1``, more subdomains than blocks, or ``overlap ∉ [0, 1)``.
+            ``subdomains < 1``, more subdomains than blocks, ``overlap ∉ [0, 1)`` or
+            ``overlap_blocks < 0``.
         """
         layers = model_layers(model)
         num_blocks = len(layers.blocks)
         check_subdomains(subdomains, num_blocks, "residual blocks")
         overlap = check_overlap(overlap)
-        extra = round(overlap * (num_blocks // subdomains))
+        if overlap_blocks is None:
+            extra = round(overlap * (num_blocks // subdomains))
+        elif isinstance(overlap_blocks, int) and overlap_blocks >= 0:
+            extra = overlap_blocks
+        else:
+            raise UserError(f"overlap_blocks must be an integer >= 0, got {overlap_blocks!r}")
         pieces, labels = [], []
         for d, (start, stop) in enumerate(balanced_bounds(num_blocks, subdomains)):
             lo, hi = max(0, start - extra), min(num_blocks, stop + extra)

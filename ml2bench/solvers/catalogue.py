@@ -20,6 +20,10 @@ SOLVERS = catalogue(
           "recursive multilevel trust region (V/F-cycles, coherent coarse models)"),
     Entry("mgopt", "ml2bench.solvers.mgopt:MGOpt",
           "MG/OPT (Nash 2000): coherent coarse objectives, line search on corrections"),
+    Entry("aspqn", "ml2bench.solvers.schwarz_lbfgs:ASPQN",
+          "additive Schwarz-preconditioned L-BFGS: parallel layer-subdomain L-BFGS solves"),
+    Entry("mspqn", "ml2bench.solvers.schwarz_lbfgs:MSPQN",
+          "multiplicative Schwarz-preconditioned L-BFGS: layer subdomains in sequence"),
     Entry("nested", "ml2bench.solvers.nested:NestedIteration",
           "nested iteration: train coarse, prolongate, continue finer (any inner solver)"),
 )

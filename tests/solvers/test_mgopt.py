@@ -8,7 +8,7 @@ import torch
 from ml2bench.errors import UserError
 from ml2bench.parameters import model_vector
 from ml2bench.solvers.level_objective import LevelObjective, Point
-from ml2bench.solvers.mgopt import SmootherState, lbfgs_direction
+from ml2bench.solvers.lbfgs_kernel import SmootherState, lbfgs_direction
 from ml2bench.solvers.registry import make_solver
 from ml2bench.testing import bind, finest_loss, run_steps
 
