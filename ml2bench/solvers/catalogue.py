@@ -20,6 +20,10 @@ SOLVERS = catalogue(
           "recursive multilevel trust region (V/F-cycles, coherent coarse models)"),
     Entry("mgopt", "ml2bench.solvers.mgopt:MGOpt",
           "MG/OPT (Nash 2000): coherent coarse objectives, line search on corrections"),
+    Entry("apts_d", "ml2bench.solvers.apts:APTSD",
+          "APTS, data decomposition: local TR steps on consistent shard objectives, summed"),
+    Entry("apts_p", "ml2bench.solvers.apts:APTSP",
+          "APTS, parameter decomposition: local TR steps on parameter subdomains, summed"),
     Entry("nested", "ml2bench.solvers.nested:NestedIteration",
           "nested iteration: train coarse, prolongate, continue finer (any inner solver)"),
 )
