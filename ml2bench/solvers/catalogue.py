@@ -24,6 +24,10 @@ SOLVERS = catalogue(
           "additive Schwarz-preconditioned L-BFGS: parallel layer-subdomain L-BFGS solves"),
     Entry("mspqn", "ml2bench.solvers.schwarz_lbfgs:MSPQN",
           "multiplicative Schwarz-preconditioned L-BFGS: layer subdomains in sequence"),
+    Entry("apts_d", "ml2bench.solvers.apts:APTSD",
+          "APTS, data decomposition: local TR steps on consistent shard objectives, summed"),
+    Entry("apts_p", "ml2bench.solvers.apts:APTSP",
+          "APTS, parameter decomposition: local TR steps on parameter subdomains, summed"),
     Entry("nested", "ml2bench.solvers.nested:NestedIteration",
           "nested iteration: train coarse, prolongate, continue finer (any inner solver)"),
 )
