@@ -78,6 +78,7 @@ class WorkLedger:
         self.scaled_units: dict[tuple[int, str], float] = defaultdict(float)
         self._phase: dict[int, float] | None = None
         self._subdomain = 0
+        self._records: list | None = None
 
     def charge(self, level: int, kind: str, num_samples: int, scale: float = 1.0) -> float:
         """Record one evaluation; returns the work units it cost.
@@ -90,11 +91,15 @@ class WorkLedger:
             raise ValueError(f"unknown evaluation kind {kind!r}; valid: {', '.join(KINDS)}")
         if kind in SCALED_KINDS:
             wu = num_samples / self.num_train * self.costs[level].of(SCALED_KINDS[kind]) * scale
-            self.scaled_units[(level, kind)] += wu
         elif scale != 1.0:
             raise ValueError(f"kind {kind!r} takes no scale")
         else:
             wu = num_samples / self.num_train * self.costs[level].of(kind)
+        if self._records is not None:  # recorded for a later replay, not applied
+            self._records.append((level, kind, int(num_samples), float(scale)))
+            return wu
+        if kind in SCALED_KINDS:
+            self.scaled_units[(level, kind)] += wu
         self.evaluations[(level, kind)] += 1
         self.samples[(level, kind)] += int(num_samples)
         self.work_units += wu
@@ -138,6 +143,24 @@ class WorkLedger:
             yield
         finally:
             self._subdomain = previous
+
+    @contextmanager
+    def recording(self) -> Iterator[list]:
+        """Record the charges made inside as ``(level, kind, num_samples, scale)``
+        tuples instead of applying them (a distributed rank's own subdomain work, replayed
+        on every rank by :meth:`replay`; :mod:`ml2bench.parallel`)."""
+        if self._records is not None:
+            raise RuntimeError("recordings do not nest")
+        self._records = []
+        try:
+            yield self._records
+        finally:
+            self._records = None
+
+    def replay(self, records) -> None:
+        """Apply recorded charges in order (same results as charging them then)."""
+        for level, kind, num_samples, scale in records:
+            self.charge(level, kind, num_samples, scale)
 
     def count(self, kind: str | Iterable[str], level: int | None = None) -> int:
         """Number of evaluations of ``kind`` (one kind or several) on ``level``, or on

@@ -66,6 +66,9 @@ def build_parser() -> Parser:
                           "(fp16 with loss scaling); default: each problem's dtype")
     run.add_argument("--data-dir", default=None, help="image data directory")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--nproc", type=int, default=None,
+                     help="run the one DD run truly parallel: D processes (D = the solver's "
+                          "subdomains) under torch.distributed, started with torchrun")
     add_executor_arguments(run)
 
     _add_tune_parser(sub)
@@ -222,8 +225,22 @@ def cmd_run(args) -> int:
                    stop_at_target=not args.no_target_stop, threads=args.threads,
                    precision=args.precision,
                    metrics=tuple(m.strip() for m in metrics if m.strip()))
-    report = run_sweep(specs, args.out, jobs=args.jobs, progress=not args.no_progress,
-                       executor=executor)
+    if args.nproc is not None:
+        return launch_torchrun(args, specs)
+    from ml2bench.parallel import init_from_env, launched, shutdown, world
+    if launched():  # started by torchrun: one process per subdomain
+        if args.jobs != 1 or args.executor != "pool":
+            raise UserError("under torchrun a sweep runs in this process: no --jobs/--executor")
+        init_from_env(args.device)
+    rank = world()[0]
+    try:
+        report = run_sweep(specs, args.out, jobs=args.jobs,
+                           progress=not args.no_progress and rank == 0,
+                           executor=executor)
+    finally:
+        shutdown()
+    if rank != 0:  # rank 0 reports
+        return 0
     done = ", ".join(f"{n} {s}" for s, n in sorted(report.statuses.items())) or "nothing new"
     total = report.up_to_date + sum(report.statuses.values())
     print(f"{total} runs: {report.up_to_date} up to date; {done}; results in {args.out}")
@@ -237,6 +254,58 @@ def cmd_run(args) -> int:
     if report.failed:  # diverged is a result; failed is not: exit 1 so that scripts notice
         print(f"ml2bench: {len(report.failed)} of {total} runs failed", file=sys.stderr)
     return 1 if report.failed or report.unfinished else 0
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now."""
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def launch_torchrun(args, specs) -> int:
+    """``--nproc D``: rerun this command without ``--nproc`` under ``torchrun
+    --nproc-per-node D`` on this machine; its exit status. Needs exactly one run, of a
+    solver that runs distributed with ``subdomains = D``."""
+    import subprocess
+    from ml2bench.runner.sweep import prepare_all
+
+    if args.nproc < 1:
+        raise UserError(f"--nproc must be a positive integer, got {args.nproc}")
+    if args.jobs != 1 or args.executor != "pool":
+        raise UserError("--nproc runs one run in D processes here: no --jobs or --executor")
+    prepared = prepare_all(specs)
+    if len(prepared) != 1:
+        raise UserError(f"--nproc needs exactly one run (one problem, solver and seed), "
+                        f"got {len(prepared)}")
+    solver = prepared[0].solver
+    if not solver.distributed:
+        raise UserError(f"--nproc: {solver.name} does not run distributed (valid: apts_d, "
+                        "apts_p)")
+    if solver.hparams["subdomains"] != args.nproc:
+        raise UserError(f"--nproc {args.nproc} needs {solver.name} with subdomains="
+                        f"{args.nproc}, got subdomains={solver.hparams['subdomains']}")
+    argv, skip = [], False
+    for item in args.argv:
+        if skip:
+            skip = False
+        elif item == "--nproc":
+            skip = True
+        elif not item.startswith("--nproc="):
+            argv.append(item)
+    import ml2bench
+    root = str(Path(ml2bench.__file__).resolve().parent.parent)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([root] + [p for p in env.get("PYTHONPATH", "").split(
+        os.pathsep) if p])
+    port = free_port()
+    command = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1",
+               "--nproc-per-node", str(args.nproc), "--master-addr", "127.0.0.1",
+               "--master-port", str(port), "-m", "ml2bench"] + argv
+    from ml2bench.parallel import die_with_parent
+    # torchrun dies with this process (and its ranks with it): a kill -9 stops them all
+    return subprocess.call(command, env=env, preexec_fn=die_with_parent)
 
 
 def cmd_tune(args) -> int:
@@ -406,6 +475,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: parse, dispatch, turn user errors into one line and exit status 2."""
     try:
         args = build_parser().parse_args(argv)
+        args.argv = list(sys.argv[1:] if argv is None else argv)
         return dispatch(args)
     except UserError as error:
         print(f"ml2bench: error: {error}", file=sys.stderr)

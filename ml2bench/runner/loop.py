@@ -32,6 +32,7 @@ from ml2bench.accounting.precision import Precision
 from ml2bench.errors import UserError
 from ml2bench.flatness.run_metrics import RunMetrics
 from ml2bench.hierarchy.cost_cache import cost_scope
+from ml2bench.parallel import barrier, from_rank0, world
 from ml2bench.problems.base import Task
 from ml2bench.problems.registry import family_of
 from ml2bench.runner.checkpoint import CheckpointSchedule, RunCheckpoint
@@ -149,6 +150,7 @@ class RunLoop:
         loop_state["next_checkpoint"] = self.schedule.next
         loop_state["num_threads"] = torch.get_num_threads()
         loop_state["precision"] = self.oracle.precision.state_dict()
+        self.solver.synchronize()  # distributed: every rank's state whole (rank 0 saves)
         self.checkpoint.save(self.task.hierarchy.levels, self.solver, self.ledger, loop_state)
 
     def restore_state(self, state: dict) -> None:
@@ -170,7 +172,9 @@ class RunLoop:
             self.evaluate("skipped", reason)
             self.store.write_run(self.prepared.run_id, self.rows)
             return "skipped"
+        self.check_distributed()
         state = self.checkpoint.load()
+        barrier()  # every rank has read the same state before rank 0 writes the next
         if state is not None and state["loop"].get("num_threads") != torch.get_num_threads():
             state = None  # saved with another thread count: its numbers would differ; restart
         if state is None:
@@ -192,6 +196,19 @@ class RunLoop:
         self.write_flatness()
         return status
 
+    def check_distributed(self) -> None:
+        """Under ``torch.distributed``: a DD solver with one subdomain per process."""
+        size = world()[1]
+        if size == 1:
+            return
+        if not self.solver.distributed:
+            raise UserError(f"{self.solver.name} does not run distributed; "
+                            "run it in one process (without torchrun / --nproc)")
+        if self.solver.hparams["subdomains"] != size:
+            raise UserError(f"{self.solver.label()} has {self.solver.hparams['subdomains']} "
+                            f"subdomains but {size} processes run it: use --nproc "
+                            f"{self.solver.hparams['subdomains']}")
+
     def _iterate(self) -> str:
         """Step until the stopping rule says why to stop; evaluate at checkpoints."""
         cuda = self.device.type == "cuda"
@@ -202,6 +219,7 @@ class RunLoop:
             if cuda:
                 torch.cuda.synchronize(self.device)
             self.time_s += time.perf_counter() - start
+            self.time_s = from_rank0(self.time_s)  # distributed: one clock, same stops
             self.step += 1
             work_units = self.ledger.work_units
             if not (self.schedule.due(work_units) or self.stopping.evaluation_due(
@@ -278,6 +296,8 @@ def execute(prepared: PreparedRun, store: ResultsStore) -> str:
             rows = loop.rows
         store.write_run(prepared.run_id, rows)
         store.drop_partial(prepared.run_id)
+        if world()[1] > 1:  # the other ranks wait in a collective: end the process group
+            raise
         return "failed"
     finally:
         torch.set_num_threads(previous_threads)

@@ -62,10 +62,15 @@ class ResultsStore:
     """Reads and writes the files of one output directory."""
 
     def __init__(self, root: str | Path) -> None:
+        from ml2bench.parallel import world
         self.root = Path(root)
+        #: Only rank 0 of a distributed run writes (the others compute the same numbers).
+        self.writer = world()[0] == 0
 
     def check_writable(self) -> None:
         """Create the directory and make sure files can be written there."""
+        if not self.writer:
+            return
         try:
             (self.root / "runs").mkdir(parents=True, exist_ok=True)
             probe = tempfile.NamedTemporaryFile(dir=self.root / "runs", delete=True)
@@ -140,6 +145,8 @@ class ResultsStore:
         frame = pd.DataFrame(rows)
         ordered = [c for c in COLUMNS if c in frame] + sorted(c for c in frame if c not in COLUMNS)
         path = self.run_path(run_id)
+        if not self.writer:
+            return path
         atomic_write(path, lambda tmp: frame[ordered].to_parquet(tmp, index=False))
         return path
 
@@ -148,6 +155,8 @@ class ResultsStore:
         import pandas as pd
 
         path = self.flatness_path(run_id)
+        if not self.writer:
+            return path
         atomic_write(path, lambda tmp: pd.DataFrame(rows).to_parquet(tmp, index=False))
         return path
 
@@ -155,6 +164,8 @@ class ResultsStore:
         """Save a finished run's final model (``state_dict`` and identity) atomically."""
         import torch  # not at module level: reading results needs no torch
         path = self.model_path(run_id)
+        if not self.writer:
+            return path
         atomic_write(path, lambda tmp: torch.save(state, tmp))
         return path
 
@@ -169,6 +180,8 @@ class ResultsStore:
 
     def save_partial(self, run_id: str, state: dict) -> None:
         """Save the resumable state of an unfinished run (atomic ``torch.save``)."""
+        if not self.writer:
+            return
         import torch
         atomic_write(self.partial_path(run_id), lambda tmp: torch.save(state, tmp))
 
@@ -183,6 +196,8 @@ class ResultsStore:
 
     def drop_partial(self, run_id: str) -> None:
         """Remove the resumable state (the run finished or failed)."""
+        if not self.writer:
+            return
         path = self.partial_path(run_id)
         if path.exists():
             path.unlink()

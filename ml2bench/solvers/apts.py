@@ -100,6 +100,7 @@ from ml2bench.decomposition import DataDecomposition, ParameterDecomposition
 from ml2bench.decomposition.base import balanced_bounds
 from ml2bench.errors import UserError
 from ml2bench.labels import Param, SearchSpace
+from ml2bench.parallel import gather_owned, map_subdomains, sum_subdomains, world
 from ml2bench.parameters import load_vector, model_vector
 from ml2bench.solvers.base import Solver, register_solver
 from ml2bench.solvers.level_objective import LevelObjective, Point
@@ -151,7 +152,7 @@ class APTSState:
 class LocalResult:
     """What subdomain ``d`` sends to the all-reduce, and its diagnostics."""
 
-    step: Tensor          # s_d on the full parameter vector (R_dᵀ s_d for apts_p)
+    step: Tensor | None   # s_d on the full parameter vector (R_dᵀ s_d for apts_p)
     decrease: float       # f̃_d(θ_k) − f̃_d(θ_k + s_d) (≥ 0)
     radius: float         # local radius at the end
     accepted: int         # accepted local iterations
@@ -166,6 +167,7 @@ class APTSBase(Solver):
     local objectives (:meth:`local_problem`)."""
 
     params = APTS_PARAMS
+    distributed = True  # one process per subdomain under torch.distributed
 
     def check_params(self) -> None:
         check_tr_params(self.name, self.hparams)
@@ -225,16 +227,16 @@ class APTSBase(Solver):
         radius = self.state.radius
         D = h["subdomains"]
 
-        with ledger.parallel_phase():
-            results = []
-            for d in range(D):
-                with ledger.subdomain(d):
-                    results.append(self.local_solve(d, indices, point, radius / D))
+        # one process: every subdomain in sequence; under torch.distributed: this rank's
+        # subdomain, the others' charges and diagnostics exchanged (ml2bench.parallel)
+        own, results = map_subdomains(
+            ledger, D, lambda d: self.local_solve(d, indices, point, radius / D),
+            share=lambda r: dataclasses.replace(r, step=None))
         # all-reduce of [s_d; pred_d]
-        payload = torch.cat([torch.stack([r.step for r in results]),
-                             torch.tensor([[r.decrease] for r in results],
+        payload = torch.cat([torch.stack([r.step for r in own]),
+                             torch.tensor([[r.decrease] for r in own],
                                           dtype=x.dtype, device=x.device)], dim=1)
-        reduced = payload.sum(dim=0)
+        reduced = sum_subdomains(payload)
         ledger.communicate(payload_bytes(reduced), "allreduce")
         s, pred = reduced[:-1], float(reduced[-1])
 
@@ -274,6 +276,15 @@ class APTSBase(Solver):
             info[f"local_radius_d{d}"] = float(r.radius)
             info[f"local_accepted_d{d}"] = float(r.accepted)
         return info
+
+    def synchronize(self) -> None:
+        """Distributed: every rank receives each subdomain's L-SR1 memory from the rank
+        that updates it, so that every rank (rank 0 saves) holds the whole state."""
+        if self.local_memories[0] is None or world()[1] == 1:
+            return
+        states = gather_owned([m.state_dict() for m in self.local_memories])
+        for memory, state in zip(self.local_memories, states):
+            memory.load_state_dict(state)
 
     def stateful_parts(self) -> dict:
         parts = super().stateful_parts()

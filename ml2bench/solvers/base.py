@@ -158,6 +158,14 @@ class Solver:
         return self.sampler.epoch if self.sampler is not None else 0.0
 
     # -- state ---------------------------------------------------------------------------
+    #: Whether the solver runs one process per subdomain under ``torch.distributed``
+    #: (:mod:`ml2bench.parallel`; ``subdomains`` processes).
+    distributed = False
+
+    def synchronize(self) -> None:
+        """Distributed runs: make every rank's state whole before a checkpoint (a
+        collective, called on every rank); nothing to do in one process."""
+
     def stateful_parts(self) -> dict[str, Any]:
         """Named components with their own ``state_dict``/``load_state_dict``.
 

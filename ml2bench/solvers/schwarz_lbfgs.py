@@ -63,6 +63,7 @@ from ml2bench.decomposition import ParameterDecomposition
 from ml2bench.decomposition.parameters import model_layers
 from ml2bench.errors import UserError
 from ml2bench.labels import Param, SearchSpace
+from ml2bench.parallel import gather_owned, map_subdomains, sum_subdomains, world
 from ml2bench.parameters import load_vector
 from ml2bench.solvers.base import Solver, register_solver
 from ml2bench.solvers.lbfgs_kernel import SmootherState, lbfgs_step
@@ -186,15 +187,19 @@ class SchwarzLBFGS(Solver):
     # -- the step ----------------------------------------------------------------------
     def _additive(self, objective: LevelObjective, point: Point, logs: list) -> tuple[Point, float]:
         ledger = self.oracle.ledger
-        local = []
-        with ledger.parallel_phase():
-            for d in range(self.decomposition.num_subdomains):
-                with ledger.subdomain(d):
-                    z, log = self.local_solve(d, objective, point.x, point.value,
-                                              self.decomposition.restrict(point.grad, d))
-                local.append(z)
-                logs.append(log)
-        correction = additive_correction(self.decomposition, point.x, local)
+        dec = self.decomposition
+        # one process: every subdomain in sequence; under torch.distributed: this rank's
+        # subdomain (ml2bench.parallel), its correction summed over ranks by an all-reduce
+        own, shared = map_subdomains(
+            ledger, dec.num_subdomains,
+            lambda d: (d, *self.local_solve(d, objective, point.x, point.value,
+                                            dec.restrict(point.grad, d))),
+            share=lambda result: result[2])
+        logs.extend(shared)
+        local = [dec.restrict(point.x, d) for d in range(dec.num_subdomains)]  # no move
+        for d, z, _ in own:
+            local[d] = z
+        correction = sum_subdomains(additive_correction(dec, point.x, local).unsqueeze(0))
         ledger.communicate(payload_bytes(correction), "allreduce")
         slope = float(torch.dot(point.grad, correction))
         if not slope < 0.0:
@@ -252,6 +257,13 @@ class ASPQN(SchwarzLBFGS):
     name = "aspqn"
     reference = REFERENCE
     additive = True
+    distributed = True  # one process per subdomain under torch.distributed
+
+    def synchronize(self) -> None:
+        """Distributed: every rank receives each subdomain's L-BFGS memory from the rank
+        that updates it (rank 0 saves the whole state)."""
+        if world()[1] > 1:
+            self.state.local_memories = gather_owned(self.state.local_memories)
 
 
 @register_solver
