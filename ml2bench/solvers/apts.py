@@ -106,8 +106,8 @@ from ml2bench.solvers.base import Solver, register_solver
 from ml2bench.solvers.level_objective import LevelObjective, Point
 from ml2bench.solvers.lsr1 import LSR1
 from ml2bench.solvers.tr_subproblem import trust_region_update
-from ml2bench.solvers.tr_kernel import (TR_PARAMS, TRConfig, check_tr_params, grow_batch,
-                                        reduction_ratio, trust_region_iteration)
+from ml2bench.solvers.tr_kernel import (TR_PARAMS, TRConfig, TRState, check_tr_params,
+                                        grow_batch, reduction_ratio, trust_region_iteration)
 
 #: Declared hyperparameters shared by ``apts_d`` and ``apts_p`` (DD4ML defaults).
 APTS_PARAMS: dict[str, Param] = {
@@ -136,16 +136,6 @@ APTS_PARAMS: dict[str, Param] = {
     "batch_size": TR_PARAMS["batch_size"],
     "batch_growth": dataclasses.replace(TR_PARAMS["batch_growth"], default=1.5),
 }
-
-
-@dataclass
-class APTSState:
-    """Typed state: global radius, counters and the evaluated current point."""
-
-    radius: float
-    steps: int = 0
-    rejected: int = 0
-    point: Point | None = None
 
 
 @dataclass
@@ -180,7 +170,7 @@ class APTSBase(Solver):
         lsr1 = h["subproblem"] == "lsr1"
         self.local_memories = [_memory(h) if lsr1 else None for _ in range(h["subdomains"])]
         self.global_memory = _memory(h) if lsr1 and h["global_steps"] > 0 else None
-        self.state = APTSState(radius=h["radius"])
+        self.state = TRState(radius=h["radius"])
         self.setup()
 
     def setup(self) -> None:

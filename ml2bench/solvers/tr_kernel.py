@@ -183,3 +183,15 @@ def grow_batch(sampler, factor: float) -> None:
     """Multiply the sampler's batch size by ``factor`` (capped at the training set)."""
     if factor > 1.0:
         sampler.batch_size = min(sampler.num_samples, math.ceil(sampler.batch_size * factor))
+
+
+@dataclass
+class TRState:
+    """Typed state of a trust-region solver (``tr``, the APTS solvers): the radius, the
+    step and rejection counters and the evaluated current point (reused on the full
+    batch)."""
+
+    radius: float
+    steps: int = 0
+    rejected: int = 0
+    point: Point | None = None

@@ -29,24 +29,12 @@ A. Kopaničáková, R. Krause, SIAM J. Sci. Comput. 45(3), 2023.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ml2bench.labels import Param
 from ml2bench.parameters import load_vector
 from ml2bench.solvers.base import Solver, register_solver
-from ml2bench.solvers.level_objective import Point, begin_step
-from ml2bench.solvers.tr_kernel import (TR_PARAMS, TRConfig, check_tr_params, grow_batch,
-                                        make_memory, trust_region_iteration)
-
-
-@dataclass
-class TRState:
-    """Typed state of ``tr``: radius, counters and the evaluated current point."""
-
-    radius: float
-    steps: int = 0
-    rejected: int = 0
-    point: Point | None = None
+from ml2bench.solvers.level_objective import begin_step
+from ml2bench.solvers.tr_kernel import (TR_PARAMS, TRConfig, TRState, check_tr_params,
+                                        grow_batch, make_memory, trust_region_iteration)
 
 
 @register_solver
