@@ -177,6 +177,15 @@ def cmd_describe(args) -> int:
           f"target {task.target.metric} {'>=' if task.target.higher_is_better else '<='} "
           f"{task.target.threshold:g}")
     rows = task.hierarchy.table()
+    if len(task.hierarchy) > 1:
+        from ml2bench.hierarchy.consistency import level_values, transfer_errors
+
+        x0 = [p.detach().clone() for p in task.model.parameters()]
+        errors = transfer_errors(task.hierarchy, x0)
+        losses = level_values(task.hierarchy, x0, task.full_objective)
+        for row, error, loss in zip(rows, errors, losses):
+            row["|x0-PΠx0|/|x0|"] = error
+            row["f_l(Πx0)"] = loss
     costs = [k for k in rows[0] if k.startswith("cost_")]
     extra = [k for k in rows[0] if k not in ("level", "parameters", *costs)]
     header = ["level", *extra, "parameters", *(k.replace("_", " ") for k in costs)]
@@ -186,6 +195,10 @@ def cmd_describe(args) -> int:
     print("  ".join(h.rjust(w) for h, w in zip(header, widths)))
     for line in lines:
         print("  ".join(c.rjust(w) for c, w in zip(line, widths)))
+    if len(task.hierarchy) > 1:
+        print("|x0-PΠx0|/|x0|: the initial point projected to the level and prolongated back, "
+              "relative error on the parameters the transfers move (block weights); "
+              "f_l(Πx0): the level's training objective there (level 0: f_0(x0))")
     print("costs: FLOPs relative to one finest-level forward+backward pass on the same batch "
           "(measured with the FLOP counter); hvp: a Hessian-vector product that linearises "
           "the gradient, hvp more: each further product through that linearisation")

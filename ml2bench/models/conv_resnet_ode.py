@@ -5,14 +5,16 @@ The network maps an image ``x`` with ``c_in`` channels to class scores:
 .. math::
 
     y_0 &= \\sigma(W_{in} * x + b_{in}),\\\\
-    y_{k+1} &= y_k + h\\, \\sigma(W_k * y_k + b_k), \\qquad k = 0, \\dots, K-1,\\\\
+    y_{k+1} &= y_k + h_k\\, \\sigma(W_k * y_k + b_k), \\qquad k = 0, \\dots, K-1,\\\\
     z &= W_{out}\\, \\mathrm{vec}(\\mathrm{pool}(y_K)) + b_{out},
 
 where ``*`` is a 3×3 convolution with zero padding 1 (so the state keeps its size
-``C × H × W`` through all blocks), ``h = T/K`` (cell-centred, the default for image
-ResNets: block ``k`` sits at the cell ``[kh, (k+1)h]``) or ``h = T/(K−1)``
-(vertex-centred). The block weights ``W_k ∈ R^{C×C×3×3}`` and biases ``b_k ∈ R^C`` are
-*stacked* into parameters of shape ``(K, C, C, 3, 3)`` and ``(K, C)``, so the depth
+``C × H × W`` through all blocks), ``h_k = h = T/K`` (cell-centred, the default for
+image ResNets: block ``k`` sits at the cell ``[kh, (k+1)h]``) or the trapezoidal
+weights ``h·(½, 1, …, 1, ½)`` with ``h = T/(K−1)`` (vertex-centred); the steps sum to
+``T`` on every level (:mod:`ml2bench.models.ode_time`, which also holds the initial
+block weights and the regularisers). The block weights ``W_k ∈ R^{C×C×3×3}`` and
+biases ``b_k ∈ R^C`` are *stacked* into parameters of shape ``(K, C, C, 3, 3)`` and ``(K, C)``, so the depth
 transfers of :mod:`ml2bench.hierarchy.depth` interpolate them in time unchanged.
 
 Pooling before the classifier (``pooling``):
@@ -38,24 +40,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ml2bench.models import ode_time
 from ml2bench.models.init import uniform_fan_in
 from ml2bench.models.resnet_ode import ACTIVATIONS
 
 POOLINGS = ("avg2", "global")
-
-
-def step_size(T: float, num_blocks: int, centering: str) -> float:
-    """Forward-Euler step ``h = T/K`` (``"cell"``) or ``h = T/(K−1)`` (``"vertex"``).
-
-    Raises ``ValueError`` for an unknown centering or a vertex-centred net with one block.
-    """
-    if centering == "cell":
-        return T / num_blocks
-    if centering == "vertex":
-        if num_blocks < 2:
-            raise ValueError("a vertex-centred ResNet-ODE needs at least 2 blocks")
-        return T / (num_blocks - 1)
-    raise ValueError(f"unknown centering {centering!r}; valid: cell, vertex")
 
 
 class ConvResNetODE(nn.Module):
@@ -84,6 +73,8 @@ class ConvResNetODE(nn.Module):
     generator : torch.Generator
         Seeds the initialisation ``U(−1/√fan_in, 1/√fan_in)`` of every parameter
         (PyTorch's default scheme), drawn in the order of :meth:`parameters`.
+    regularizer, block_init, init_scale : optional
+        As for :class:`~ml2bench.models.resnet_ode.ResNetODE`.
     dtype, device : optional
         Where and in which precision the parameters live.
     """
@@ -92,7 +83,8 @@ class ConvResNetODE(nn.Module):
                  T: float, image_size: int, *, centering: str = "cell",
                  activation: str = "relu", pooling: str = "avg2",
                  generator: torch.Generator, dtype: torch.dtype = torch.float32,
-                 device: str | torch.device = "cpu") -> None:
+                 device: str | torch.device = "cpu", regularizer: str = "time_derivative",
+                 block_init: str = "smooth", init_scale: float = 1.0) -> None:
         super().__init__()
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}; valid: {', '.join(ACTIVATIONS)}")
@@ -101,15 +93,18 @@ class ConvResNetODE(nn.Module):
         self.num_blocks, self.T, self.centering = num_blocks, T, centering
         self.activation, self.pooling = activation, pooling
         self._act = ACTIVATIONS[activation]
-        self.h = step_size(T, num_blocks, centering)
+        self.regularizer = regularizer
+        self.h = ode_time.node_spacing(T, num_blocks, centering)
+        self.steps = ode_time.euler_steps(T, num_blocks, centering)
         c, k = channels, num_blocks
         features = c if pooling == "global" else c * (image_size // 2) ** 2
         init = dict(generator=generator, dtype=dtype, device=device)
         self.opening_weight = nn.Parameter(uniform_fan_in((c, in_channels, 3, 3), 9 * in_channels,
                                                           **init))
         self.opening_bias = nn.Parameter(uniform_fan_in((c,), 9 * in_channels, **init))
-        self.block_weight = nn.Parameter(uniform_fan_in((k, c, c, 3, 3), 9 * c, **init))
-        self.block_bias = nn.Parameter(uniform_fan_in((k, c), 9 * c, **init))
+        block = dict(num_blocks=k, block_init=block_init, init_scale=init_scale, **init)
+        self.block_weight = nn.Parameter(ode_time.block_parameter((c, c, 3, 3), 9 * c, **block))
+        self.block_bias = nn.Parameter(ode_time.block_parameter((c,), 9 * c, **block))
         self.classifier_weight = nn.Parameter(uniform_fan_in((num_classes, features), features,
                                                              **init))
         self.classifier_bias = nn.Parameter(uniform_fan_in((num_classes,), features, **init))
@@ -122,7 +117,7 @@ class ConvResNetODE(nn.Module):
         """The state ``y_K`` after the last block, shape ``(N, C, H, W)``."""
         y = self._act(F.conv2d(x, self.opening_weight, self.opening_bias, padding=1))
         for k in range(self.num_blocks):
-            y = y + self.h * self._act(F.conv2d(y, self.block_weight[k], self.block_bias[k],
+            y = y + self.steps[k] * self._act(F.conv2d(y, self.block_weight[k], self.block_bias[k],
                                                 padding=1))
         return y
 
@@ -136,15 +131,11 @@ class ConvResNetODE(nn.Module):
         return F.linear(pooled, self.classifier_weight, self.classifier_bias)
 
     def regularization(self) -> torch.Tensor:
-        """Tikhonov term ``½(h Σ_k ‖θ_k‖² + ‖θ_in‖² + ‖θ_out‖²)``.
-
-        The block term is a quadrature of ``½∫₀ᵀ ‖θ(t)‖² dt``, so every level of a depth
-        hierarchy regularises the same integral (Haber & Ruthotto 2018).
-        """
-        blocks = self.block_weight.pow(2).sum() + self.block_bias.pow(2).sum()
-        shared = sum(p.pow(2).sum() for p in (self.opening_weight, self.opening_bias,
-                                              self.classifier_weight, self.classifier_bias))
-        return 0.5 * (self.h * blocks + shared)
+        """Block term (``time_derivative`` or ``tikhonov``) plus ``½(‖θ_in‖² + ‖θ_out‖²)``."""
+        return ode_time.regularizer_value(
+            self.regularizer, (self.block_weight, self.block_bias),
+            (self.opening_weight, self.opening_bias, self.classifier_weight,
+             self.classifier_bias), self.h, self.steps)
 
     def extra_repr(self) -> str:
         c = self.block_bias.shape[1]

@@ -45,6 +45,7 @@ from ml2bench.problems.classification import classification_metrics, cross_entro
 from ml2bench.problems.digits import single_level
 from ml2bench.problems.hierarchies import depth_hierarchy
 from ml2bench.problems.registry import ProblemFamily, register_family
+from ml2bench.problems.resnet_toy import ODE_MODEL_PARAMS, RESNET_PARAMS
 
 #: ``(channels, image size, classes)`` of each data set.
 IMAGE_SHAPES: dict[str, tuple[int, int, int]] = {
@@ -167,7 +168,8 @@ class ImageResNet(ImageFamily):
         "pooling": Param("avg2", "head: 2×2 average pool + flatten, or global average",
                          choices=POOLINGS),
         "restriction_scale": Param(1.0, "c in R = c·Pᵀ", low=0.0, low_open=True),
-        "reg": Param(1e-4, "Tikhonov weight (h-weighted block term)", low=0.0),
+        "reg": Param(5e-6, "regulariser weight α", low=0.0),
+        **{k: RESNET_PARAMS[k] for k in ODE_MODEL_PARAMS},
     }
 
     def build_hierarchy(self, name, values, generator, sample, device, dtype):
@@ -177,7 +179,8 @@ class ImageResNet(ImageFamily):
             return ConvResNetODE(in_channels, values["channels"], classes, blocks, values["T"],
                                  size, centering=values["centering"],
                                  activation=values["activation"], pooling=values["pooling"],
-                                 generator=generator, dtype=dtype, device=device)
+                                 generator=generator, dtype=dtype, device=device,
+                                 **{k: values[k] for k in ODE_MODEL_PARAMS})
 
         try:
             return depth_hierarchy(make_model, values["blocks"], values["levels"],

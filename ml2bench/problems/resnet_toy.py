@@ -2,8 +2,11 @@
 
 ``ellipses_resnet``, ``swissroll_resnet``, ``peaks_resnet``: opening layer
 ``tanh(W_in x + b_in)``, ``K`` residual blocks ``y ← y + h tanh(W_k y + b_k)`` on
-``[0, T]``, linear classifier, softmax cross-entropy and Tikhonov weight 1e-4; depth
-hierarchy 65/33/17/9/5 by default (problems.md §B; Haber & Ruthotto 2018).
+``[0, T]`` (step sizes summing to ``T`` on every level), linear classifier, softmax
+cross-entropy; regulariser ``α·R(θ)`` with Haber & Ruthotto's time-derivative term on
+the blocks plus ``½‖θ‖²`` on the opening layer and classifier, block weights initialised
+constant in time (:mod:`ml2bench.models.ode_time`); depth hierarchy 65/33/17/9/5 by
+default (problems.md §B; Haber & Ruthotto 2018).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import torch
 from ml2bench.errors import UserError
 from ml2bench.hierarchy.depth import coarse_depths
 from ml2bench.labels import Param
+from ml2bench.models.ode_time import BLOCK_INITS, REGULARIZERS
 from ml2bench.models.resnet_ode import ACTIVATIONS, ResNetODE
 from ml2bench.problems import generators
 from ml2bench.problems.base import Target, Task
@@ -29,8 +33,16 @@ RESNET_PARAMS = {
     "activation": Param("tanh", "activation", choices=tuple(ACTIVATIONS)),
     "centering": Param("vertex", "depth discretisation", choices=("vertex", "cell")),
     "restriction_scale": Param(1.0, "c in R = c·Pᵀ", low=0.0, low_open=True),
-    "reg": Param(1e-4, "Tikhonov weight", low=0.0),
+    "reg": Param(5e-6, "regulariser weight α", low=0.0),
+    "regularizer": Param("time_derivative", "block term of the regulariser",
+                         choices=REGULARIZERS),
+    "block_init": Param("smooth", "initial block weights: constant in time or per block",
+                        choices=BLOCK_INITS),
+    "init_scale": Param(0.1, "factor on the initial block weights", low=0.0),
 }
+
+#: The keyword arguments of the ResNet-ODE models that come from the problem parameters.
+ODE_MODEL_PARAMS = ("regularizer", "block_init", "init_scale")
 
 
 def toy_dataset(name: str, seed: int, num_points: int, train_size: int):
@@ -69,7 +81,8 @@ def resnet_hierarchy(name: str, values: dict, in_features: int, out_features: in
     def make_model(blocks: int) -> ResNetODE:
         return ResNetODE(in_features, values["width"], out_features, blocks, values["T"],
                          centering=values["centering"], activation=values["activation"],
-                         generator=generator, dtype=dtype, device=device)
+                         generator=generator, dtype=dtype, device=device,
+                         **{k: values[k] for k in ODE_MODEL_PARAMS})
 
     check_depth(name, values)
     return depth_hierarchy(make_model, values["blocks"], values["levels"], values["centering"],

@@ -108,7 +108,9 @@ def test_every_metric_on_a_resnet_leaves_the_model_untouched(resnet):
     for name in METRICS:
         assert {f"{name}_hvps", f"{name}_passes", f"{name}_seconds"} <= row.keys()
     assert row["hess_min"] <= row["hess_max"]
-    assert row["reg_value"] == pytest.approx(1e-4 * float(resnet.model.regularization().detach()))
+    assert row["reg_weight"] == resnet.reg_weight > 0
+    assert row["reg_value"] == pytest.approx(resnet.reg_weight
+                                             * float(resnet.model.regularization().detach()))
     assert row["dh_size"] == 300 and row["sharp_avg_hvps"] == 0 and row["sharp_avg_passes"] > 0
     again = compute_flatness(resnet, ["sharp_avg", "hess_max"], seed=1, config=SMALL)
     assert again["sharp_avg"] == row["sharp_avg"] and again["hess_max"] == row["hess_max"]

@@ -46,7 +46,7 @@ def forbid_measuring(monkeypatch):
 def test_the_second_build_reads_the_cache(cache, monkeypatch, counted):
     first = costs_of(make_task(PROBLEM, seed=0))
     assert len(counted) == 1
-    files = list(cache.glob("swissroll_resnet-v1-*.json"))
+    files = list(cache.glob("swissroll_resnet-v2-*.json"))
     assert len(files) == 1
     forbid_measuring(monkeypatch)
     assert costs_of(make_task(PROBLEM, seed=3)) == first  # the seed does not change FLOPs
@@ -77,7 +77,7 @@ def test_the_key_holds_the_cost_fields_and_format(cache, monkeypatch, counted):
     key = json.loads(path.read_text())["key"]
     assert key["fields"] == [f.name for f in dataclasses.fields(LevelCost)]
     assert key["format"] == cost_cache.FORMAT and key["device_type"] == "cpu"
-    assert key["problem"] == "swissroll_resnet" and key["version"] == 1
+    assert key["problem"] == "swissroll_resnet" and key["version"] == 2
     monkeypatch.setattr(cost_cache, "FORMAT", cost_cache.FORMAT + 1)
     make_task(PROBLEM)
     assert len(counted) == 2 and len(list(cache.glob("*.json"))) == 2

@@ -103,21 +103,22 @@ def test_conv_resnet_transfer_invariants():
 def test_conv_resnet_matches_the_euler_formula():
     gen = torch.Generator().manual_seed(3)
     model = ConvResNetODE(2, 3, 4, 3, 1.5, 8, centering="vertex", activation="tanh",
-                          pooling="global", generator=gen, dtype=torch.float64)
+                          pooling="global", generator=gen, dtype=torch.float64,
+                          block_init="independent")
     assert model.h == 0.75 and model.stacked() == [False, False, True, True, False, False]
     x = torch.randn(5, 2, 8, 8, generator=gen, dtype=torch.float64)
     p = list(model.parameters())
     conv = lambda y, w, b: torch.nn.functional.conv2d(y, w, b, padding=1)  # noqa: E731
     y = torch.tanh(conv(x, p[0], p[1]))
-    for k in range(3):
-        y = y + 0.75 * torch.tanh(conv(y, p[2][k], p[3][k]))
+    for k, step in enumerate((0.375, 0.75, 0.375)):  # trapezoidal steps: they sum to T
+        y = y + step * torch.tanh(conv(y, p[2][k], p[3][k]))
     torch.testing.assert_close(model(x), y.mean(dim=(2, 3)) @ p[4].T + p[5])
-    reg = 0.5 * (0.75 * (p[2].square().sum() + p[3].square().sum())
+    reg = 0.5 * ((p[2].diff(dim=0).square().sum() + p[3].diff(dim=0).square().sum()) / 0.75
                  + sum(q.square().sum() for q in (p[0], p[1], p[4], p[5])))
     torch.testing.assert_close(model.regularization(), reg)
     again = ConvResNetODE(2, 3, 4, 3, 1.5, 8, centering="vertex", activation="tanh",
                           pooling="global", generator=torch.Generator().manual_seed(3),
-                          dtype=torch.float64)
+                          dtype=torch.float64, block_init="independent")
     assert all(torch.equal(a, b) for a, b in zip(again.parameters(), model.parameters()))
     cell = ConvResNetODE(1, 2, 10, 4, 2.0, 28, generator=gen)
     assert cell.h == 0.5 and cell(torch.zeros(1, 1, 28, 28)).shape == (1, 10)

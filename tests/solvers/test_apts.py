@@ -22,9 +22,9 @@ TR_LIKE = "subdomains=1,local_steps=1,global_steps=0,tol=0,expand=1.0"
 def test_one_subdomain_reproduces_tr_iterates(variant):
     """subdomains=1, local_steps=1, global_steps=0, tol=0, expand=1 and tr's other
     trust-region parameters: the same iterates, bit for bit (rejections included)."""
-    task_tr, tr, _ = bind(REGRESSION, "tr[subproblem=lsr1,radius=0.1,max_radius=1.0,"
+    task_tr, tr, _ = bind(REGRESSION, "tr[subproblem=lsr1,radius=0.5,max_radius=1.0,"
                                       "min_radius=0.01,shrink=0.9,expand=1.0,memory=3]")
-    task, apts, _ = bind(REGRESSION, f"{variant}[{TR_LIKE}]")
+    task, apts, _ = bind(REGRESSION, f"{variant}[{TR_LIKE},radius=0.5]")
     rejected = 0
     for _ in range(10):
         a, b = tr.step(), apts.step()

@@ -8,7 +8,7 @@ from ml2bench.labels import SearchSpace
 from ml2bench.solvers.registry import available_solvers, make_solver
 from ml2bench.testing import all_params, bind, finest_loss, restore, run_steps, snapshot
 
-PROBLEMS = ["swissroll_resnet[quick=true]", "poisson1d_regression[quick=true]"]
+PROBLEMS = ["ellipses_resnet[quick=true]", "poisson1d_regression[quick=true]"]
 SOLVERS = sorted(available_solvers())
 
 
