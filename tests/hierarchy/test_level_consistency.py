@@ -10,9 +10,7 @@ import torch
 from ml2bench.hierarchy.consistency import level_values, transfer_errors
 from ml2bench.models import ode_time
 from ml2bench.models.resnet_ode import ResNetODE
-from ml2bench.problems.registry import family_of, load_specs, make_task
-
-DEPTH_FAMILIES = {"resnet_classification", "pinn", "regression", "image_resnet"}
+from ml2bench.problems.registry import family_class, load_specs, make_task
 
 
 @pytest.mark.parametrize("centering,blocks", [("vertex", 2), ("vertex", 17), ("cell", 1),
@@ -91,12 +89,15 @@ def test_version_one_initialisation_is_white_noise_in_time():
 
 
 def test_every_depth_hierarchy_problem_is_level_consistent_in_its_spec():
-    specs = [s for s in load_specs().values() if s.family in DEPTH_FAMILIES]
-    assert len(specs) >= 10
+    """Every ResNet-ODE problem (a family with the ``regularizer`` parameter) is version ≥ 2
+    and states the level-consistent settings in its spec."""
+    specs = [s for s in load_specs().values() if "regularizer" in family_class(s.family).params]
+    assert {"peaks_resnet", "burgers_pinn", "klein_gordon_pinn", "allen_cahn_pinn",
+            "poisson1d_regression", "mnist_resnet", "cifar10_resnet"} <= {s.name for s in specs}
+    assert len(specs) == 12
     for spec in specs:
         values = spec.resolve({})
         assert spec.version >= 2, spec.name
         assert values["regularizer"] == "time_derivative", spec.name
         assert values["block_init"] == "smooth", spec.name
-        assert values["reg"] > 0, spec.name
-        assert family_of(spec).num_levels(values) > 1, spec.name
+        assert values["reg"] > 0 and values["levels"] > 1, spec.name
