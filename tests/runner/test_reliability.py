@@ -38,7 +38,7 @@ def assert_one_line_error(code, err, *needles):
     ((QUAD, "sgd[lr=1]"), (QUAD, "sgd[lr=1.0]")),
     ((QUAD, "sgd"), ("quadratic_poisson1d[quick=true,dtype=float64,n=63]",
                      "sgd[momentum=0.9,weight_decay=0]")),
-    (("peaks_resnet[quick=true]", "sgd"), ("peaks_resnet[blocks=17,levels=3,budget=15]", "sgd")),
+    (("peaks_resnet[quick=true]", "sgd"), ("peaks_resnet[blocks=17,levels=3,budget=25]", "sgd")),
     (("peaks_resnet[quick=true]", "sgd"), ("peaks_resnet[quick=true,levels=3]", "sgd")),
 ])
 def test_equal_configurations_have_one_identity(a, b):
