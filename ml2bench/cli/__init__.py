@@ -491,7 +491,7 @@ def dispatch(args) -> int:
         return run_landscape_command(args)
     if args.command == "reproduce":
         from ml2bench.reproduce.command import run_reproduce
-        return run_reproduce(args)
+        return run_reproduce(args, None if args.list else executor_from_args(args))
     return COMMANDS[args.command](args)
 
 

@@ -109,8 +109,9 @@ def reproduce_claim(claim: Claim, scale: str, out: Path, paper: Path, jobs: int,
     return result
 
 
-def run_reproduce(args) -> int:
-    """The ``reproduce`` sub-command; exit 0, or 1 if a claim's runs failed to run."""
+def run_reproduce(args, executor=None) -> int:
+    """The ``reproduce`` sub-command with the parsed ``args`` and the runs' ``executor``
+    (:func:`ml2bench.cli.executor_args.executor_from_args`; None: the pool); exit 0."""
     paper = Path(args.paper) if args.paper else default_paper()
     claims = load_manifest(paper / "claims.toml")
     chosen = select(claims, args.claims)
@@ -119,8 +120,6 @@ def run_reproduce(args) -> int:
         return 0
     if args.jobs < 1:
         raise UserError(f"--jobs must be a positive integer, got {args.jobs}")
-    from ml2bench.cli.executor_args import executor_from_args
-    executor = executor_from_args(args)
     out = Path(args.out or f"runs/reproduce/{args.scale}")
     command = "ml2bench reproduce " + " ".join(
         [*(c.id for c in chosen)] if args.claims else []) + \

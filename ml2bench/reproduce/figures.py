@@ -126,6 +126,9 @@ def _pinn(claim, runs, outcome, scale, path):
         published = claim.published_value(f"lbfgs_error.{key}")
         if published is not None:
             ax.axhline(published, color="k", ls=":", label="published L-BFGS error")
+        else:
+            ax.text(0.02, 0.02, "published L-BFGS error: not read", transform=ax.transAxes,
+                    fontsize=7, color="gray")
         ax.set_yscale("log")
         ax.set_xlabel("work units (fine gradient evaluations)")
         ax.set_ylabel("relative L2 error")
@@ -165,13 +168,13 @@ def _speedup(claim, runs, outcome, scale, path):
         if published is not None:
             text = f"published: {claim.analysis.get('published_relation', '>')} " \
                    f"{published:g}×\n" + text
-        ax.text(0.98, 0.05, text, transform=ax.transAxes, ha="right", va="bottom",
+        ax.text(0.02, 0.98, text, transform=ax.transAxes, ha="left", va="top",
                 fontsize=8, bbox={"facecolor": "white", "alpha": 0.8})
         ax.set_xlabel({"work_units": "work units", "time_s": "training time (s)",
                        "epoch": "epoch"}.get(x, x))
         ax.set_ylabel("validation accuracy")
         ax.set_title(problem, fontsize=8)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="lower right")
     return _finish(fig, claim, scale, path)
 
 

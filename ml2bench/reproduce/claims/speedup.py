@@ -1,11 +1,12 @@
 """Speedup to a target accuracy (``kind = "speedup"``): a method against a baseline.
 
 Analysis keys: ``method`` and ``baseline`` (solver names), ``x`` (``work_units``, the
-default, or ``time_s``), ``target`` (validation accuracy; default: each problem's own
+default, or ``time_s``), ``target`` (a validation accuracy; ``"common"``: the highest
+accuracy both reach, see :func:`_target`; default ``"problem"``: each problem's own
 target). Per problem, ``x`` to the first checkpoint at or above the target, median over
-seeds; speedup = baseline / method. A baseline that never reaches the target counts
-with its final ``x`` (the speedup is then a lower bound, ``≥``); a method that never
-reaches it gives no speedup. Over problems: the geometric mean of those with a speedup.
+seeds (a seed that never reaches it counts as ∞); speedup = baseline / method. A
+baseline whose median is ∞ counts with its final ``x`` (the speedup is then a lower
+bound, ``≥``); a method whose median is ∞ gives no speedup. Over problems: the geometric mean of those with a speedup.
 Tolerance keys: ``min_speedup`` (the published factor), ``accuracy_gap`` (the method's
 best accuracy at least the baseline's minus this: "at equal accuracy").
 """
@@ -13,23 +14,39 @@ best accuracy at least the baseline's minus this: "at equal accuracy").
 from __future__ import annotations
 
 import math
+import statistics
 
 from ml2bench.reproduce.claims import Outcome
 from ml2bench.reproduce.claims.common import by_name, fmt, median, problem_param
 
 
-def _to_target(runs, target: float, x: str) -> tuple[float | None, bool]:
-    """Median ``x`` to ``target`` over ``runs`` and whether every run reached it (runs
-    that did not count with their final ``x``)."""
-    values, reached = [], True
+def _to_target(runs, target: float, x: str) -> tuple[float, bool]:
+    """Median ``x`` to ``target`` over ``runs`` (a run that never reaches it counts as
+    ∞) and whether that median is finite; if not, the median of the runs' final ``x``
+    (a lower bound) and False."""
+    hits, finals = [], []
     for run in runs:
         hit = run.rows[run.rows["test_acc"] >= target]
-        if len(hit):
-            values.append(float(hit[x].iloc[0]))
-        else:
-            reached = False
-            values.append(float(run.rows[x].iloc[-1]))
-    return (median(values) if values else None), reached
+        hits.append(float(hit[x].iloc[0]) if len(hit) else math.inf)
+        finals.append(float(run.rows[x].iloc[-1]))
+    hits.sort()
+    middle = statistics.median(hits)
+    if math.isfinite(middle):
+        return middle, True
+    return median(finals), False
+
+
+def _target(claim, mine, base) -> float:
+    """The target accuracy: ``analysis.target`` as a number, ``"common"`` (the highest
+    accuracy both reach: the smaller of the two medians over seeds of the best
+    accuracy), or by default the problem's own target."""
+    target = claim.analysis.get("target", "problem")
+    if target == "common":
+        return min(median(r.rows["test_acc"].max() for r in mine),
+                   median(r.rows["test_acc"].max() for r in base))
+    if target == "problem":
+        return float(problem_param(mine[0].rows, "target"))
+    return float(target)
 
 
 def compute(claim, runs) -> Outcome:
@@ -47,7 +64,7 @@ def compute(claim, runs) -> Outcome:
         if not mine or not base:
             notes.append(f"{problem}: runs missing")
             continue
-        target = float(claim.analysis.get("target", problem_param(mine[0].rows, "target")))
+        target = _target(claim, mine, base)
         x_method, method_reached = _to_target(mine, target, x)
         x_base, base_reached = _to_target(base, target, x)
         best_method = median(r.rows["test_acc"].max() for r in mine)
@@ -55,9 +72,9 @@ def compute(claim, runs) -> Outcome:
         speed = x_base / x_method if method_reached and x_method else None
         bound = "≥" if speed is not None and not base_reached else ""
         if not base_reached and not method_reached:
-            notes.append(f"{problem}: neither reaches {target:g}")
+            notes.append(f"{problem}: neither reaches {target:.3g}")
         elif not method_reached:
-            notes.append(f"{problem}: {method} does not reach {target:g}")
+            notes.append(f"{problem}: {method} does not reach {target:.3g}")
         if best_method < best_base - gap:
             parity = False
             notes.append(f"{problem}: {method} best accuracy {fmt(best_method)} below "
@@ -71,7 +88,7 @@ def compute(claim, runs) -> Outcome:
                                 "best_acc_baseline": best_base}
         parts.append(f"{problem.split('[')[0]}: {bound}{fmt(speed, 2)}× "
                      f"({baseline} {fmt(x_base)}, {method} {fmt(x_method)} {x} to "
-                     f"acc {target:g})")
+                     f"acc {target:.3g})")
     mean = math.exp(sum(logs) / len(logs)) if logs else None
     if mean is not None and mean >= min_speedup and parity:
         verdict = "reproduced"
