@@ -137,6 +137,7 @@ def _add_reproduce_parser(sub) -> None:
     reproduce.add_argument("--list", action="store_true",
                            help="list the claims and their published values, run nothing")
     reproduce.add_argument("--jobs", type=int, default=1, help="parallel runs")
+    reproduce.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     reproduce.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_executor_arguments(reproduce)
 

@@ -70,7 +70,7 @@ def machine(runs) -> tuple[str, dict]:
 
 
 def reproduce_claim(claim: Claim, scale: str, out: Path, paper: Path, jobs: int,
-                    executor, command: str, progress: bool) -> dict:
+                    executor, command: str, progress: bool, device: str = "cpu") -> dict:
     """Run, judge, draw and store one claim; returns its result dict."""
     from ml2bench.reproduce import figures
     from ml2bench.reproduce.claims import compute, stand_in
@@ -87,7 +87,7 @@ def reproduce_claim(claim: Claim, scale: str, out: Path, paper: Path, jobs: int,
         check_runnable(claim, scale)
         from ml2bench.reproduce.runs import execute
         runs, report = execute(claim, scale, out, jobs=jobs, executor=executor,
-                               progress=progress)
+                               progress=progress, device=device)
         if report.failed or report.unfinished:
             print(f"{claim.id}: {len(report.failed)} failed, {len(report.unfinished)} "
                   "unfinished run(s); judged on the finished ones", file=sys.stderr)
@@ -127,7 +127,7 @@ def run_reproduce(args, executor=None) -> int:
     total = time.perf_counter()
     for claim in chosen:
         result = reproduce_claim(claim, args.scale, out, paper, args.jobs, executor,
-                                 command, not args.no_progress)
+                                 command, not args.no_progress, args.device)
         print(f"{claim.id}: {result['verdict']} — {result['reason']} "
               f"[{result['seconds']:.0f} s]")
     from ml2bench.reproduce import markdown

@@ -33,19 +33,20 @@ class Run:
     rows: pd.DataFrame | None
 
 
-def claim_specs(claim: Claim, scale: str) -> list:
-    """The run specs of ``claim`` at ``scale`` (problems × solvers × seeds)."""
+def claim_specs(claim: Claim, scale: str, device: str = "cpu") -> list:
+    """The run specs of ``claim`` at ``scale`` (problems × solvers × seeds) on ``device``."""
     config = claim.scales[scale]
     return expand(config.problems, config.solvers, config.seeds, budget=config.budget,
+                  device=device,
                   checkpoint_every=config.checkpoint_every, max_time=config.max_time,
                   stop_at_target=config.stop_at_target)
 
 
 def execute(claim: Claim, scale: str, out: str | Path, jobs: int = 1, executor=None,
-            progress: bool = False) -> tuple[list[Run], SweepReport]:
-    """Run (or skip, when finished) the claim's runs into ``out``; the runs and the
-    sweep's report."""
-    specs = claim_specs(claim, scale)
+            progress: bool = False, device: str = "cpu") -> tuple[list[Run], SweepReport]:
+    """Run (or skip, when finished) the claim's runs into ``out`` on ``device``; the runs
+    and the sweep's report."""
+    specs = claim_specs(claim, scale, device)
     report = run_sweep(specs, str(out), jobs=jobs, progress=progress, executor=executor)
     return collect(specs, out, jobs, executor), report
 
