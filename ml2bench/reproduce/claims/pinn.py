@@ -44,6 +44,11 @@ def compute(claim, runs) -> Outcome:
         base_wu = {r.seed: _reach(r.rows, targets[r.seed]) for r in base}
         entry = {"lbfgs_error": error, "speedup": {}, "reached": {}, "final_error": {}}
         key = problem.split("[")[0]
+        initial = median(float(r.rows["test_rel_l2"].iloc[0]) for r in base)
+        entry["initial_error"] = initial
+        if error >= initial:
+            notes.append(f"{key}: L-BFGS does not reduce the error ({fmt(initial)} → "
+                         f"{fmt(error)}), the comparison is weak")
         published = claim.published_value(f"lbfgs_error.{key}")
         if published is not None:
             ok = published / factor <= error <= published * factor
