@@ -15,6 +15,7 @@ ROOT = Path(ml2bench.__file__).parent
 #: Layer of each top-level part of the package (higher imports lower).
 LAYERS = {
     "cli": 5, "__main__": 5,
+    "reproduce": 4.7,
     "studies": 4.5,
     "runner": 4, "report": 4, "testing": 4,
     "solvers": 3, "flatness": 3,

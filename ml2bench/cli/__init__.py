@@ -1,7 +1,7 @@
 """The ``ml2bench`` command line.
 
 ``list``, ``describe``, ``run``, ``tune``, ``table``, ``plot``, ``profile``, ``report``,
-``landscape`` and
+``landscape``, ``reproduce`` and
 ``data``. User errors print one line (``ml2bench: error: ...``) and exit with status 2,
 without a traceback.
 """
@@ -92,6 +92,8 @@ def build_parser() -> Parser:
     report = sub.add_parser("report", help="tables + figures + HTML in one folder")
     report.add_argument("--out", default=DEFAULT_OUT, help="results directory")
 
+    _add_reproduce_parser(sub)
+
     _add_optional_parsers(sub)
     return parser
 
@@ -118,6 +120,26 @@ def _add_tune_parser(sub) -> None:
     tune.add_argument("--quick", action="store_true", help="quick sizes for every problem")
     tune.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_executor_arguments(tune)
+
+
+def _add_reproduce_parser(sub) -> None:
+    reproduce = sub.add_parser("reproduce", help="reproduce the published claims of "
+                               "paper/claims.toml: runs, verdicts, figures, claims.md")
+    reproduce.add_argument("claims", nargs="*", metavar="CLAIM",
+                           help="claim ids (T1 … T5, M1, M2; default: all)")
+    reproduce.add_argument("--scale", default="quick", choices=("quick", "full"),
+                           help="quick: 2 CPU cores in minutes; full: the papers' scale")
+    reproduce.add_argument("--out", default=None,
+                           help="results directory (default runs/reproduce/<scale>)")
+    reproduce.add_argument("--paper", default=None,
+                           help="folder with claims.toml; results/, figures/ and claims.md "
+                                "are written there (default: the checkout's paper/)")
+    reproduce.add_argument("--list", action="store_true",
+                           help="list the claims and their published values, run nothing")
+    reproduce.add_argument("--jobs", type=int, default=1, help="parallel runs")
+    reproduce.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    reproduce.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_executor_arguments(reproduce)
 
 
 def _add_optional_parsers(sub) -> None:
@@ -481,6 +503,9 @@ def dispatch(args) -> int:
     if args.command == "landscape":
         from ml2bench.cli.landscape import run_landscape_command
         return run_landscape_command(args)
+    if args.command == "reproduce":
+        from ml2bench.reproduce.command import run_reproduce
+        return run_reproduce(args, None if args.list else executor_from_args(args))
     return COMMANDS[args.command](args)
 
 

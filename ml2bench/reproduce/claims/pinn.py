@@ -1,0 +1,87 @@
+"""Schwarz-preconditioned L-BFGS on PINNs (``kind = "pinn_schwarz"``).
+
+Analysis keys: ``baseline`` (``lbfgs``), ``methods`` (``["aspqn", "mspqn"]``). Per
+problem: the baseline's final ``test_rel_l2`` (median over seeds) and, per method, the
+speedup ``WU_baseline / WU_method`` to reach the baseline's final error of the same
+seed (the baseline's WU: where it first reached it after the start), median over
+seeds; a seed whose method never reaches it counts 0, and a median of 0 is no
+speedup.
+Tolerance keys: ``min_speedup`` (every method on every problem), ``error_factor``
+(our L-BFGS error within this factor of a published one, where one was read: keys
+``lbfgs_error.<problem>`` of ``[[claim.published]]``).
+"""
+
+from __future__ import annotations
+
+from ml2bench.reproduce.claims import Outcome
+from ml2bench.reproduce.claims.common import by_name, count, final, first_reach, fmt, median
+
+
+def _reach(rows, error: float) -> float | None:
+    """WU of the first checkpoint after the start with ``test_rel_l2 ≤ error`` (None:
+    never, or only at the start: no progress)."""
+    return first_reach(rows[rows["step"] > 0], "test_rel_l2", error, higher=False)
+
+
+def compute(claim, runs) -> Outcome:
+    """L-BFGS errors and Schwarz speedups per PDE; reproduced if every speedup is at
+    least ``min_speedup`` and every read published error is matched within
+    ``error_factor``."""
+    baseline = claim.analysis.get("baseline", "lbfgs")
+    methods = claim.analysis.get("methods", ["aspqn", "mspqn"])
+    min_speedup = float(claim.tolerance.get("min_speedup", 1.0))
+    factor = float(claim.tolerance.get("error_factor", 10.0))
+    values, checks, notes, parts = {}, [], [], []
+    for problem in dict.fromkeys(r.problem for r in runs):
+        here = [r for r in runs if r.problem == problem]
+        base = by_name(here, baseline)
+        if not base:
+            notes.append(f"{problem}: no {baseline} run finished")
+            checks.append(False)
+            continue
+        error = median(final(r.rows, "test_rel_l2") for r in base)
+        targets = {r.seed: final(r.rows, "test_rel_l2") for r in base}
+        base_wu = {r.seed: _reach(r.rows, targets[r.seed]) for r in base}
+        entry = {"lbfgs_error": error, "speedup": {}, "reached": {}, "final_error": {}}
+        key = problem.split("[")[0]
+        initial = median(float(r.rows["test_rel_l2"].iloc[0]) for r in base)
+        entry["initial_error"] = initial
+        if error >= initial:
+            notes.append(f"{key}: L-BFGS does not reduce the error ({fmt(initial)} → "
+                         f"{fmt(error)}), the comparison is weak")
+        published = claim.published_value(f"lbfgs_error.{key}")
+        if published is not None:
+            ok = published / factor <= error <= published * factor
+            checks.append(ok)
+            if not ok:
+                notes.append(f"{key}: L-BFGS error {fmt(error)} vs published {published:g}")
+        text = []
+        for method in methods:
+            mine = [r for r in by_name(here, method) if base_wu.get(r.seed)]
+            ratios = []
+            for run in mine:
+                wu = _reach(run.rows, targets[run.seed])
+                ratios.append(base_wu[run.seed] / wu if wu else 0.0)
+            speed = median(ratios) if ratios else None
+            if speed is not None and speed == 0.0:
+                speed = None
+            entry["speedup"][method] = speed
+            entry["reached"][method] = sum(1 for x in ratios if x > 0)
+            entry["final_error"][method] = median(final(r.rows, "test_rel_l2")
+                                                  for r in by_name(here, method))
+            ok = speed is not None and speed >= min_speedup
+            checks.append(ok)
+            if not base_wu or not any(base_wu.values()):
+                notes.append(f"{key}: L-BFGS makes no progress (final error ≥ initial)")
+            elif not ok:
+                notes.append(f"{key}: {method} " + ("does not reach L-BFGS's error"
+                                                     if speed is None else
+                                                     f"speedup {fmt(speed, 2)}×"))
+            text.append(f"{method} {fmt(speed, 2)}× "
+                        f"(final {fmt(entry['final_error'][method])})")
+        values[key] = entry
+        parts.append(f"{key}: L-BFGS {fmt(error)}, " + ", ".join(text))
+    verdict = count(checks)
+    reason = "; ".join(notes) if notes else \
+        f"every method reaches L-BFGS's final error ≥ {min_speedup:g}× sooner (WU)"
+    return Outcome(values=values, ours="; ".join(parts), verdict=verdict, reason=reason)
