@@ -120,3 +120,14 @@ def test_final_line_format():
 def test_bad_scale(tmp_path):
     with pytest.raises(ValueError):
         study.run_study("medium", tmp_path)
+
+
+def test_control_pairs_stay_out_of_the_overall_mean():
+    control = next(p for p in PAIRS if p.control)
+    plain = next(p for p in PAIRS if not p.control)
+    cells = {("p", plain.single.name): Cell(4.0, 4.0), ("p", plain.multi.name): Cell(2.0, 2.0),
+             ("p", control.single.name): Cell(1.0, 1.0),
+             ("p", control.multi.name): Cell(8.0, 8.0)}
+    result = pair_speedups(cells, (plain, control), ("p",))
+    assert result["per_pair"][control.name] == pytest.approx(0.125)
+    assert result["overall"] == pytest.approx(2.0)
