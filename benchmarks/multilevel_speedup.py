@@ -21,8 +21,15 @@ and over pairs × problems for the last). The published anchor: > 3× at equal v
 accuracy (Gaedke-Merzhäuser, Kopaničáková & Krause, ESAIM Proc. 71, 2021) — measure, do
 not assume.
 
-Measured (``--quick``, 2 seeds, ``--jobs 1``, one torch thread, shared 2-core CPU): see
-README "Benchmarks".
+Measured (``--quick``, 2 seeds, ``--jobs 1``, one torch thread; 272 runs plus RMTR's
+diagnostics replay): 11 min 4 s wall on the shared 2-core CPU (load 4–5 from other work,
+the process got 51 % of a core; 345 s of CPU time). Last line::
+
+    speedup_wu_tr=1.34 speedup_wu_adam=0.658 speedup_wu_like_for_like=0.726
+
+(only ``ellipses_resnet`` — and ``peaks_resnet`` for ``nested`` — has targets reached
+within the quick budgets; ``speedup_wu_tr`` is a lower bound; tables in README
+"Benchmarks").
 
 Usage::
 
