@@ -85,7 +85,7 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -516,7 +516,7 @@ def baseline_speedups(cells: dict, others, reference: str = "rmtr",
 
 
 def final_line(result: dict) -> str:
-    """The study's last line: ``speedup_wu_tr=… speedup_wu_adam=… speedup_wu_like_for_like=…``.
+    """The last line: ``speedup_wu_tr=… speedup_wu_adam=… speedup_wu_like_for_like=…``.
 
     Parameters
     ----------
