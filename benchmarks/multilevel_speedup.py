@@ -22,8 +22,9 @@ accuracy (Gaedke-Merzhäuser, Kopaničáková & Krause, ESAIM Proc. 71, 2021) �
 not assume.
 
 Measured (``--quick``, 2 seeds, ``--jobs 1``, one torch thread; 272 runs plus RMTR's
-diagnostics replay): 11 min 4 s wall on the shared 2-core CPU (load 4–5 from other work,
-the process got 51 % of a core; 345 s of CPU time). Last line::
+diagnostics replay), fresh results folder: 4 min 41 s wall with the process getting 97 %
+of a core (272 s CPU time); 11 min 4 s on the same 2-core CPU shared at load 4–5 (51 % of
+a core), the same tables. Last line::
 
     speedup_wu_tr=1.34 speedup_wu_adam=0.658 speedup_wu_like_for_like=0.726
 
