@@ -51,7 +51,9 @@ Every step on every level is accepted only if it decreases that level's objectiv
 deterministic mode (full batch, the default) the fine objective never increases, for
 every region. In stochastic mode one batch, drawn per cycle, is shared by all levels and
 all ratio tests. The smoother is Steihaug–Toint CG on exact Hessian-vector products
-(``subproblem=cg``) or L-SR1 (``subproblem=lsr1``, one memory per level); see
+(``subproblem=cg``), L-SR1 (``subproblem=lsr1``, one memory per level) or the Cauchy
+point (``subproblem=cauchy``: first-order TR, one product per iteration; ``ball`` and
+``prolongated`` only); see
 :mod:`.trust_region` (``box``: the ℓ∞ subproblem on the Hessian or the L-SR1 matrix).
 
 Diagnostics per cycle (level ``l``): ``decrease_l`` (decrease of ``h_l`` by the
@@ -81,6 +83,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
+from ml2bench.errors import UserError
 from ml2bench.labels import Param, SearchSpace
 from ml2bench.solvers.base import MultilevelSolver, register_solver
 from ml2bench.parameters import load_vector
@@ -192,7 +195,9 @@ class RMTR(MultilevelSolver):
                                     "(None: its number of parameters)", type=int, low=1,
                                     nullable=True),
         "kappa_g": Param(1e-3, "coarse step only if ‖R g‖ ≥ κ_g ‖g‖", low=0.0),
-        "subproblem": Param("cg", "smoother's subproblem solver", choices=("cg", "lsr1")),
+        "subproblem": Param("cg", "smoother's subproblem solver (cauchy: the Cauchy point, one "
+                            "Hessian-vector product per iteration; not with region=box)",
+                            choices=("cg", "lsr1", "cauchy")),
         "region": Param("ball", "coarse trust region: ball (‖z − Πx‖ ≤ Δ/‖P‖, version 1, the "
                         "default for now), prolongated (‖P(z − Πx)‖ ≤ Δ, Gratton–Sartenaer–"
                         "Toint 2008) or box (ℓ∞ regions, Gelman–Mandel bounds, Gratton–Mouffe–"
@@ -218,6 +223,9 @@ class RMTR(MultilevelSolver):
 
     def check_params(self) -> None:
         check_tr_params(self.name, self.hparams)
+        if self.hparams["subproblem"] == "cauchy" and self.hparams["region"] == "box":
+            raise UserError("rmtr: subproblem=cauchy is invalid with region=box, whose ℓ∞ "
+                            "subproblem is its own projected Cauchy point + CG (box_sweeps)")
 
     def init(self, task, oracle, generator, level: int = 0) -> None:
         super().init(task, oracle, generator, level)
