@@ -535,7 +535,8 @@ def plot(path: Path, cases: dict, depths: Sequence[int], results: dict, budget: 
     path : Path
         PNG file written.
     cases : dict
-        ``{case: {"problem": …, "alpha": …, "target": …}}``.
+        ``{case: {"problem": …, "alpha": …, "alpha_index": 0 or 1, "target": …}}``;
+        the columns are ``alpha_index`` (α₂ differs between problems).
     depths : sequence of int
         ``K`` values.
     results : dict
@@ -553,13 +554,15 @@ def plot(path: Path, cases: dict, depths: Sequence[int], results: dict, budget: 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from matplotlib.ticker import LogLocator, ScalarFormatter
+
     problems = sorted({c["problem"] for c in cases.values()}, key=PROBLEMS.index)
-    alphas = sorted({c["alpha"] for c in cases.values()})
-    fig, axes = plt.subplots(len(problems), len(alphas), figsize=(5.2 * len(alphas),
+    columns = sorted({c["alpha_index"] for c in cases.values()})
+    fig, axes = plt.subplots(len(problems), len(columns), figsize=(5.2 * len(columns),
                              4.0 * len(problems)), squeeze=False)
     colours = plt.get_cmap("tab10")
     for case, info in cases.items():
-        ax = axes[problems.index(info["problem"])][alphas.index(info["alpha"])]
+        ax = axes[problems.index(info["problem"])][columns.index(info["alpha_index"])]
         for index, key in enumerate(SOLVERS):
             meds = [_median_point(results[case][key][k]) for k in depths]
             ys = [w for w, _ in meds]
@@ -570,10 +573,15 @@ def plot(path: Path, cases: dict, depths: Sequence[int], results: dict, budget: 
         ax.axhline(budget, color="grey", ls="--", lw=0.8)
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
+        ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(ScalarFormatter())
+        ax.yaxis.set_minor_formatter(plt.NullFormatter())
         ax.set_xticks(list(depths), [str(k) for k in depths])
         ax.set_xlabel("blocks K")
         ax.set_ylabel("WU to train loss ≤ f*")
-        ax.set_title(f"{info['problem']}, α={info['alpha']:.2g}, f*={info['target']:.3g}",
+        which = "published" if info["alpha_index"] == 0 else "curvature-matched"
+        ax.set_title(f"{info['problem']}, α={info['alpha']:.2g} ({which}), "
+                     f"f*={info['target']:.3g}",
                      fontsize=9)
     axes[0][0].legend(fontsize=7, ncol=2)
     fig.tight_layout()
@@ -634,9 +642,9 @@ def run_study(scale: str, out: Path, seeds: int | None = None, jobs: int = 1) ->
     cases = {}
     for name in PROBLEMS:
         n_train = _train_size(name, config)
-        for alpha in alphas[name]["alphas"]:
+        for index, alpha in enumerate(alphas[name]["alphas"]):
             cases[_case_name(name, alpha)] = {
-                "problem": name, "alpha": alpha,
+                "problem": name, "alpha": alpha, "alpha_index": index,
                 "labels": {k: problem_label(name, k, alpha, config, n_train)
                            for k in config.depths}}
     # the target rule: adam's train loss after target_wu WU on the smallest K, seed 0
