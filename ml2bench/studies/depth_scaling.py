@@ -43,7 +43,9 @@ Protocol
   row with ``train_loss ≤ f*`` (:func:`wu_to_target`), censored at the budget if no row
   reaches it. ``f*`` is fixed per problem and ``α`` by one rule: the train loss (data
   term plus ``α R``) ``adam`` has reached after ``target_wu`` WU on ``K = 17``, seed 0
-  (``quick``: 20 of a 60-WU budget).
+  (``quick``: 30 of a 90-WU budget, rows every 1.5 WU; ``full``: 60 of 200, every 2 WU).
+  A WU to ``f*`` is resolved to one step or one row spacing, whichever is longer
+  (``lbfgs`` ≈ 5–6 WU a step, an ``rmtr`` cycle 3–13 WU).
 * Exponent: per solver and seed, the least-squares slope ``p`` of ``log WU`` on
   ``log K`` (:func:`fit_exponent`), i.e. ``WU ≈ c·K^p``. A censored point enters at the
   budget, a lower bound on its WU: if every censored depth is deeper than every reached
@@ -55,6 +57,13 @@ Protocol
   ``wu_ratio_tr_over_rmtr_at_max_depth`` is the geometric mean over problems and ``α``
   of the seed-median WU ratio at the largest ``K`` (a censored side enters at its
   budget).
+
+Reading the exponents: WU are priced per level (one WU = one finest forward+backward
+over the training set), so a fixed amount of work on a fixed-size level becomes cheaper
+in WU as ``K`` grows. ``nested`` spends ``coarse_steps = 50`` inner steps on the 5-block
+coarsest level first; when ``f*`` is reached there or soon after, its WU fall like
+``1/K`` (``p ≈ −1``) without any faster convergence. The same holds, less strongly, for
+the coarse-level share of ``rmtr`` and ``mgopt`` cycles.
 
 Outputs: the table (case × solver × K median WU, the exponent), RMTR's per-level
 diagnostics at the largest ``K`` (share of the WU per level, cycles reaching the level,
@@ -122,6 +131,9 @@ class Scale:
         Problem-parameter overrides per problem (data sizes).
     quick : bool
         Whether the labels carry ``quick=true``.
+    checkpoint_every : float
+        WU between evaluated rows (the resolution of the WU to ``f*``; a step longer
+        than this is evaluated after every step).
     """
 
     depths: tuple[int, ...]
@@ -130,13 +142,15 @@ class Scale:
     target_wu: float
     data: dict = field(default_factory=dict)
     quick: bool = False
+    checkpoint_every: float = 1.0
 
 
 SCALES = {
-    "quick": Scale(depths=(17, 33, 65), seeds=2, budget=60.0, target_wu=20.0, quick=True,
+    "quick": Scale(depths=(17, 33, 65), seeds=2, budget=90.0, target_wu=30.0, quick=True,
                    data={"peaks_resnet": {"num_points": 500, "train_size": 400},
-                         "ellipses_resnet": {"num_points": 500}}),
-    "full": Scale(depths=(17, 33, 65, 129, 257), seeds=2, budget=200.0, target_wu=50.0),
+                         "ellipses_resnet": {"num_points": 500}}, checkpoint_every=1.5),
+    "full": Scale(depths=(17, 33, 65, 129, 257), seeds=2, budget=200.0, target_wu=60.0,
+                  checkpoint_every=2.0),
 }
 
 
@@ -441,7 +455,8 @@ def _spec(problem: str, solver: str, seed: int, scale: Scale):
     from ml2bench.runner.spec import RunSpec
 
     return RunSpec(problem=problem, solver=solver, seed=seed, budget=scale.budget,
-                   checkpoint_every=1.0, stop_at_target=False, threads=1)
+                   checkpoint_every=scale.checkpoint_every, stop_at_target=False,
+                   threads=1)
 
 
 def choose_alphas(scale: Scale) -> dict:
@@ -609,7 +624,7 @@ def run_study(scale: str, out: Path, seeds: int | None = None, jobs: int = 1) ->
     Parameters
     ----------
     scale : {"quick", "full"}
-        ``quick``: ``K = 17, 33, 65``, 400 training points, 60 WU; ``full``: ``K`` up to
+        ``quick``: ``K = 17, 33, 65``, 400 training points, 90 WU; ``full``: ``K`` up to
         257, the problems' default data, 200 WU (see :data:`SCALES`).
     out : Path
         Results folder (runs are cached there; the figure is written there).
