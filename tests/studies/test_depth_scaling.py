@@ -93,3 +93,14 @@ def test_final_line_format():
                         r"wu_ratio_tr_over_rmtr_at_max_depth=\S+", line)
     assert line == ("depth_exponent_tr=0.512 depth_exponent_rmtr=-0.01 "
                     "wu_ratio_tr_over_rmtr_at_max_depth=inf")
+
+
+def test_run_study_signature_is_the_one_reproduce_calls():
+    import inspect
+
+    params = inspect.signature(ds.run_study).parameters
+    assert list(params) == ["scale", "out", "seeds", "jobs"]
+    assert params["seeds"].default is None and params["jobs"].default == 1
+    assert set(ds.SCALES) == {"quick", "full"}
+    assert ds.SCALES["quick"].depths == (17, 33, 65)
+    assert ds.SCALES["full"].depths == DEPTHS
