@@ -30,6 +30,8 @@ Protocol
   so that this equals ``hess_max`` (Lanczos, :func:`ml2bench.flatness.hess_max`, of the
   cross-entropy on the training set, seed 0, ``K = 17``), rounded to two digits; on
   ``K = 33, 65, …`` the regulariser's curvature is then 2, 4, … times the data's.
+  ``reg`` scales the whole regulariser, so ``α₂`` also puts a weight decay
+  ``(α₂/2)‖θ_shared‖²`` on the opening layer and classifier.
 * Solvers, full batch, default hyperparameters (no tuning, never weakened): ``tr`` with
   the ``lsr1`` and ``cauchy`` subproblems, ``lbfgs``, ``adam``, ``nested``, ``mgopt``, and
   ``rmtr`` (``subproblem=lsr1``) with each coarse region ``ball``, ``prolongated``,
