@@ -92,6 +92,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from ml2bench.models import ode_time
+
 #: Solver keys of the study and their labels (full batch, default hyperparameters).
 SOLVERS = {
     "tr_lsr1": "tr[subproblem=lsr1]",
@@ -186,24 +188,6 @@ def levels_for(blocks: int, coarsest: int = COARSEST_BLOCKS) -> int:
     return levels
 
 
-def node_spacing(blocks: int, T: float = T_FINAL) -> float:
-    """Vertex-centred node spacing ``h = T/(K − 1)``.
-
-    Parameters
-    ----------
-    blocks : int
-        Block count ``K``.
-    T : float
-        Final time.
-
-    Returns
-    -------
-    float
-        ``h``.
-    """
-    return T / (blocks - 1)
-
-
 def regulariser_curvature(alpha: float, blocks: int, T: float = T_FINAL) -> float:
     """Largest eigenvalue of the Hessian of ``α·R`` (time-derivative block term).
 
@@ -224,7 +208,8 @@ def regulariser_curvature(alpha: float, blocks: int, T: float = T_FINAL) -> floa
     float
         ``α (2 + 2cos(π/K)) / h`` (≈ ``4α/h``).
     """
-    return alpha * (2.0 + 2.0 * math.cos(math.pi / blocks)) / node_spacing(blocks, T)
+    h = ode_time.node_spacing(T, blocks, "vertex")
+    return alpha * (2.0 + 2.0 * math.cos(math.pi / blocks)) / h
 
 
 def matched_alpha(hess_max: float, blocks: int, T: float = T_FINAL) -> float:

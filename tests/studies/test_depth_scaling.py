@@ -6,6 +6,7 @@ import re
 import pytest
 import torch
 
+from ml2bench.models import ode_time
 from ml2bench.models.ode_time import time_derivative_penalty
 from ml2bench.problems.registry import resolve_problem
 from ml2bench.studies import depth_scaling as ds
@@ -77,7 +78,7 @@ def test_labels_resolve_to_the_requested_depth_and_data(name):
 
 def test_regulariser_curvature_is_the_largest_hessian_eigenvalue():
     blocks, alpha = 9, 0.3
-    h = ds.node_spacing(blocks)
+    h = ode_time.node_spacing(5.0, blocks, "vertex")
     theta = torch.zeros(blocks, dtype=torch.float64)
     hessian = torch.autograd.functional.hessian(
         lambda t: alpha * time_derivative_penalty([t.unsqueeze(1)], h), theta)
