@@ -19,11 +19,11 @@ One solver step is one cycle started on the finest level (Gratton, Sartenaer & T
 **Coarse regions** (``region``; :mod:`.rmtr_regions`), ``reach`` being the radius level
 ``l`` may still use (``Δ_l``, capped by its own region):
 
-* ``ball`` (version 1, the default for now): ``‖z − z₀‖₂ ≤ reach/‖P‖`` (``‖P‖₂`` by
+* ``ball`` (ml2bench's version 1, kept for comparison): ``‖z − z₀‖₂ ≤ reach/‖P‖`` (``‖P‖₂`` by
   power iteration); the coarse radius starts at ``reach/‖P‖`` and each coarse step uses
   ``min(Δ_{l+1}, reach/‖P‖ − ‖z − z₀‖)``. Stricter than the published regions: ``Δ``
   shrinks by ``‖P‖ ≈ 1.43`` per level and one boundary step uses the region up.
-* ``prolongated`` (Gratton, Sartenaer & Toint 2008, §2; utopia's ``RMTR``): the coarse
+* ``prolongated`` (the default; Gratton, Sartenaer & Toint 2008, §2; utopia's ``RMTR``): the coarse
   step is measured in the norm induced by the prolongation to the finest level,
   ``‖z − z₀‖_{l+1} = ‖P_0⋯P_l(z − z₀)‖₂``, and kept in ``‖z − z₀‖_{l+1} ≤ reach``; the
   coarse radius starts at ``reach``, each coarse TR step (Euclidean in the level's own
@@ -41,7 +41,7 @@ One solver step is one cycle started on the finest level (Gratton, Sartenaer & T
   stays in the fine box; the coarse radius starts at ``Δ_l``.
 
 **Published iteration rules** (the ``auto`` setting for ``prolongated`` and ``box``;
-``ball`` keeps version 1's rules, so ``rmtr`` with defaults takes exactly version 1's
+``ball`` keeps version 1's rules, so ``rmtr[region=ball]`` takes exactly version 1's
 steps): a smoothing phase counts *successful* iterations, ``ν`` of them, at most
 ``smooth_cap·ν`` in all (``smooth_count=successful``; GST 2008, utopia's
 ``max_sucessful_smoothing_it``), and a coarse correction's fine trial point is evaluated
@@ -198,9 +198,9 @@ class RMTR(MultilevelSolver):
         "subproblem": Param("cg", "smoother's subproblem solver (cauchy: the Cauchy point, one "
                             "Hessian-vector product per iteration; not with region=box)",
                             choices=("cg", "lsr1", "cauchy")),
-        "region": Param("ball", "coarse trust region: ball (‖z − Πx‖ ≤ Δ/‖P‖, version 1, the "
-                        "default for now), prolongated (‖P(z − Πx)‖ ≤ Δ, Gratton–Sartenaer–"
-                        "Toint 2008) or box (ℓ∞ regions, Gelman–Mandel bounds, Gratton–Mouffe–"
+        "region": Param("prolongated", "coarse trust region: prolongated (‖P(z − Πx)‖ ≤ Δ, "
+                        "Gratton–Sartenaer–Toint 2008; the default), ball (‖z − Πx‖ ≤ Δ/‖P‖, "
+                        "ml2bench's version 1, kept for comparison) or box (ℓ∞ regions, Gelman–Mandel bounds, Gratton–Mouffe–"
                         "Toint–Weber-Mendonça 2008)", choices=REGIONS),
         "region_eps": Param(1e-3, "prolongated: a coarse level is left once its step reaches "
                             "(1 − ε)Δ", low=0.0, high=0.5, low_open=True),

@@ -55,7 +55,7 @@ Protocol
   all censored gives ``nan``. Reported: the median over seeds and the spread (min–max).
 * Headline (the last line): ``depth_exponent_tr`` and ``depth_exponent_rmtr`` are the
   medians over problems, ``α`` and seeds of ``p`` for ``tr[subproblem=lsr1]`` and for
-  ``rmtr[subproblem=lsr1]`` with its default region (``ball``);
+  ``rmtr[subproblem=lsr1]`` with its default region (``prolongated``);
   ``wu_ratio_tr_over_rmtr_at_max_depth`` is the geometric mean over problems and ``α``
   of the seed-median WU ratio at the largest ``K`` (a censored side enters at its
   budget).
@@ -107,7 +107,7 @@ SOLVERS = {
     "rmtr_box": "rmtr[subproblem=lsr1,region=box]",
 }
 #: The solvers the last line compares (``tr`` and ``rmtr`` with their default options).
-HEADLINE = {"tr": "tr_lsr1", "rmtr": "rmtr_ball"}
+HEADLINE = {"tr": "tr_lsr1", "rmtr": "rmtr_prolongated"}
 PROBLEMS = ("peaks_resnet", "ellipses_resnet")
 #: Meganet's peaks value of the time-derivative regulariser weight.
 ALPHA_PUBLISHED = 5e-6

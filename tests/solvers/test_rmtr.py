@@ -336,7 +336,8 @@ def test_ball_defaults_are_version_one():
     """``region=ball`` with ``smooth_count``/``trial_gradient`` on ``auto`` takes exactly
     the steps of the explicit version-1 settings."""
     runs = []
-    for label in ("rmtr", "rmtr[region=ball,smooth_count=all,trial_gradient=always]"):
+    for label in ("rmtr[region=ball]",
+                  "rmtr[region=ball,smooth_count=all,trial_gradient=always]"):
         task, solver, ledger = bind(SMALL_NN, label)
         infos = run_steps(solver, 3)
         runs.append((model_vector(task.model), str(infos), ledger.work_units))
@@ -378,3 +379,14 @@ def test_published_regions_state_round_trip_continues_identically(label):
     run_steps(solver2, 2)
     assert all(torch.equal(a, b) for a, b in zip(all_params(task), all_params(task2)))
     assert ledger2.work_units == pytest.approx(ledger.work_units, rel=1e-12)
+
+
+def test_the_default_region_is_the_published_one():
+    """``rmtr`` defaults to GST 2008's prolongated region with the published rules."""
+    runs = []
+    for label in ("rmtr", "rmtr[region=prolongated,smooth_count=successful,"
+                  "trial_gradient=on_accept]"):
+        task, solver, ledger = bind(SMALL_NN, label)
+        infos = run_steps(solver, 3)
+        runs.append((model_vector(task.model), str(infos), ledger.work_units))
+    assert torch.equal(runs[0][0], runs[1][0]) and runs[0][1:] == runs[1][1:]
