@@ -21,12 +21,12 @@ and over pairs × problems for the last). The published anchor: > 3× at equal v
 accuracy (Gaedke-Merzhäuser, Kopaničáková & Krause, ESAIM Proc. 71, 2021) — measure, do
 not assume.
 
-Measured (``--quick``, 2 seeds, ``--jobs 1``, one torch thread; 272 runs plus RMTR's
-diagnostics replay), fresh results folder: 4 min 41 s wall with the process getting 97 %
-of a core (272 s CPU time); 11 min 4 s on the same 2-core CPU shared at load 4–5 (51 % of
-a core), the same tables. Last line::
+Measured (``--quick``, 2 seeds, one torch thread; 272 runs plus RMTR's diagnostics
+replay, version-2 problems, ``rmtr``'s default ``prolongated`` region), fresh results
+folder on the 2-core CPU with nothing else running: 195 s wall with ``--jobs 2`` (an
+earlier configuration: 4 min 41 s with ``--jobs 1``). Last line::
 
-    speedup_wu_tr=1.34 speedup_wu_adam=0.658 speedup_wu_like_for_like=0.726
+    speedup_wu_tr=2.29 speedup_wu_adam=0.842 speedup_wu_like_for_like=0.748
 
 (only ``ellipses_resnet`` — and ``peaks_resnet`` for ``nested`` — has targets reached
 within the quick budgets; ``speedup_wu_tr`` is a lower bound; tables in README

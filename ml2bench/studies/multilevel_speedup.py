@@ -34,8 +34,8 @@ Only full-batch ``rmtr[levels=1]`` equals ``coarse_steps`` steps of ``tr`` with 
 subproblem. The **hybrid regime** is the TR pairs' ``batch_growth = 1.5`` (``rmtr``'s
 option: ``B ← min(N, ⌈1.5 B⌉)`` after a cycle without decrease; a value from the
 README's example, not tuned). Since every accepted step decreases the batch objective, a
-cycle without decrease is rare: on the quick problems the batch grew in 2 of 64 hybrid
-runs, so there the regime is nearly the fixed-batch one (``run_study`` reports the count
+cycle without decrease is rare: on the quick problems the batch grew in 0 of 64 hybrid
+runs (2 of 64 with the ``ball`` region), so there the regime is the fixed-batch one (``run_study`` reports the count
 as ``hybrid_growth``; a growth schedule independent of acceptance is not an option of
 ``rmtr`` and is not invented here). MG/OPT has no growing-batch option, so its pairs run with
 the fixed problem batch (SGD, Adam) or the full batch (L-BFGS). ``rmtr[subproblem=cauchy]``
