@@ -81,7 +81,7 @@ def reproduce_claim(claim: Claim, scale: str, out: Path, paper: Path, jobs: int,
     runs = []
     if claim.kind == "external":
         from ml2bench.reproduce.claims import external
-        outcome = stand_in(external.compute(claim, scale, out / claim.id),
+        outcome = stand_in(external.compute(claim, scale, out / claim.id, jobs=jobs),
                            claim.scales[scale].stand_in)
     else:
         check_runnable(claim, scale)

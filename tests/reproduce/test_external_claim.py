@@ -26,18 +26,18 @@ def test_missing_study_is_not_run_with_its_reason(monkeypatch, tmp_path):
 def test_installed_study_is_judged_by_the_manifest_tolerance(monkeypatch, tmp_path):
     calls = []
 
-    def run_study(scale, out):
-        calls.append((scale, out))
+    def run_study(scale, out, jobs=1):
+        calls.append((scale, out, jobs))
         return {"exponents": {"rmtr": 0.1, "nested": 0.3, "tr": 1.0, "adam": 0.9},
                 "wu": {"rmtr": {8: 2.0, 16: 2.1}, "tr": {8: 2.0, 16: 4.0}}}
 
     monkeypatch.setitem(sys.modules, STUDY, types.SimpleNamespace(run_study=run_study))
-    outcome = compute(m2(), "quick", tmp_path)
-    assert calls == [("quick", tmp_path)]
+    outcome = compute(m2(), "quick", tmp_path, jobs=2)
+    assert calls == [("quick", tmp_path, 2)]
     assert outcome.verdict == "reproduced"
     assert outcome.values["wu"]["tr"] == {"8": 2.0, "16": 4.0}
 
-    def flat(scale, out):
+    def flat(scale, out, jobs=1):
         return {"exponents": {"rmtr": 0.9, "tr": 1.0}, "wu": {}}
     monkeypatch.setitem(sys.modules, STUDY, types.SimpleNamespace(run_study=flat))
     assert compute(m2(), "quick", tmp_path).verdict == "not reproduced"

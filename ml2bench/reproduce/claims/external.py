@@ -28,15 +28,15 @@ def load_study(name: str):
         raise
 
 
-def compute(claim, scale: str, out: str | Path) -> Outcome:
-    """Run the scale's study into ``out`` and judge its exponents (``not run`` if the
-    study module is not installed)."""
+def compute(claim, scale: str, out: str | Path, jobs: int = 1) -> Outcome:
+    """Run the scale's study into ``out`` (``jobs`` runs at once) and judge its exponents
+    (``not run`` if the study module is not installed)."""
     name = claim.scales[scale].study
     module = load_study(name)
     if module is None:
         return Outcome(values={}, ours="—", verdict="not run",
                        reason=f"{name} is not installed")
-    data = module.run_study(scale, Path(out))
+    data = module.run_study(scale, Path(out), jobs=jobs)
     exponents = {k: float(v) for k, v in data.get("exponents", {}).items()}
     wu = {s: {str(k): v for k, v in per.items()} for s, per in data.get("wu", {}).items()}
     multi = [exponents[s] for s in claim.analysis.get("multilevel", []) if s in exponents]
