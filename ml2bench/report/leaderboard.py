@@ -38,7 +38,7 @@ TARGET_METRIC_OVERRIDES = {"quadratic_poisson1d": "grad_norm_rel"}
 FLATNESS_METRICS = ("hess_max", "hess_min", "hess_trace", "sharp_avg", "sharp_worst",
                     "keskar_eps", "param_norm")
 #: Final statuses in the order the status summary lists them.
-STATUS_ORDER = ("target", "budget", "timeout", "diverged", "failed", "skipped", "ok")
+STATUS_ORDER = ("target", "budget", "stalled", "timeout", "diverged", "failed", "skipped", "ok")
 SKIPPED = "skipped"
 
 

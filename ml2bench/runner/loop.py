@@ -45,6 +45,13 @@ from ml2bench.runner.store import ResultsStore, build_row
 LOOP_STATE = ("rows", "step", "time_s", "eval_time_s", "initial", "info")
 
 
+#: Consecutive solver steps without any work (no evaluation charged to the ledger) after
+#: which a run stops with status ``stalled``: a step that evaluates nothing cannot move
+#: the iterate, so the run would never reach its budget (e.g. a trust-region method at
+#: a stationary point of its model in full-batch mode).
+STALL_STEPS = 100
+
+
 def peak_memory_mb(device: torch.device) -> float:
     """Peak memory: CUDA allocator peak on GPU, the process's max RSS on CPU."""
     if device.type == "cuda":
@@ -213,6 +220,7 @@ class RunLoop:
         """Step until the stopping rule says why to stop; evaluate at checkpoints."""
         cuda = self.device.type == "cuda"
         status = self._stop_reason(self.rows[-1])
+        idle, work_units = 0, self.ledger.work_units
         while status is None:
             start = time.perf_counter()
             self.info = self.solver.step()
@@ -221,7 +229,11 @@ class RunLoop:
             self.time_s += time.perf_counter() - start
             self.time_s = from_rank0(self.time_s)  # distributed: one clock, same stops
             self.step += 1
+            idle = idle + 1 if self.ledger.work_units == work_units else 0
             work_units = self.ledger.work_units
+            if idle >= STALL_STEPS:  # no work, so no change: the solver cannot go on
+                self.evaluate()
+                return "stalled"
             if not (self.schedule.due(work_units) or self.stopping.evaluation_due(
                     work_units, self.time_s, self.info.get("batch_loss", 0.0))):
                 continue

@@ -35,7 +35,7 @@ STATUS = ["status", "error"]
 ENVIRONMENT = ["ml2bench_version", "git_commit", "torch_version", "device", "device_name",
                "num_threads", "hostname", "started_at"]
 COLUMNS = IDENTITY + PROGRESS + METRICS + STATUS + ENVIRONMENT
-STATUSES = ("ok", "diverged", "failed", "timeout", "budget", "target", "skipped")
+STATUSES = ("ok", "diverged", "failed", "timeout", "budget", "target", "stalled", "skipped")
 
 
 def build_row(values: dict) -> dict:

@@ -136,3 +136,24 @@ def test_execute_reports_up_to_date(tmp_path):
     store = ResultsStore(tmp_path)
     assert execute(prepared, store) == "budget"
     assert execute(prepared, store) == "up-to-date"
+
+
+def test_a_run_whose_steps_do_no_work_stops_as_stalled(tmp_path, monkeypatch):
+    """A step that evaluates nothing cannot move the iterate: after STALL_STEPS such steps
+    the run ends with status ``stalled`` instead of never reaching its budget."""
+    from ml2bench.runner import loop
+
+    real_step, calls = Adam.step, []
+
+    def step(self):
+        calls.append(1)
+        if len(calls) <= 3:
+            return real_step(self)
+        return {"batch_loss": 1.0}  # a solver stuck at a point where it evaluates nothing
+
+    monkeypatch.setattr(Adam, "step", step)
+    prepared = prepare(RunSpec(problem=PROBLEM, solver="adam", budget=0.5))
+    assert execute(prepared, ResultsStore(tmp_path)) == "stalled"
+    assert len(calls) == 3 + loop.STALL_STEPS
+    frame = runs(tmp_path)
+    assert frame.iloc[-1]["status"] == "stalled" and frame["work_units"].max() < 0.5
