@@ -494,36 +494,22 @@ def level_diagnostics(cases: dict, scale: Scale, results: dict) -> list[dict]:
     list of dict
         One row per case, region and level.
     """
-    from ml2bench.testing import bind
+    from ml2bench.studies.level_replay import replay_levels
 
     rows = []
     kmax = scale.depths[-1]
     for case, info in cases.items():
         for key in (k for k in SOLVERS if k.startswith("rmtr")):
             wu, _ = results[case][key][kmax][0]
-            task, solver, ledger = bind(info["labels"][kmax], SOLVERS[key], seed=0)
-            infos = []
-            while ledger.work_units < wu:
-                infos.append(solver.step())
-            shares = ledger.work_units_by_level()
-            total = sum(shares)
-            for level, share in enumerate(shares):
-                reached = sum(math.isfinite(i.get(f"radius_l{level}", math.nan))
-                              for i in infos) / max(len(infos), 1)
-                tried = sum(math.isfinite(i.get(f"coarse_rho_l{level}", math.nan))
-                            for i in infos)
-                accepted = sum(i.get(f"coarse_accepted_l{level}", 0.0) for i in infos)
-                rows.append({"case": case, "solver": key, "level": level,
-                             "blocks": task.hierarchy.levels[level].model.num_blocks,
-                             "wu_share": share / total if total else math.nan,
-                             "cycles_reached": reached,
-                             "smooth_decrease": sum(i.get(f"decrease_l{level}", 0.0)
-                                                    for i in infos),
-                             "correction_decrease": sum(
-                                 i.get(f"correction_decrease_l{level}", 0.0) for i in infos)
-                             if level else math.nan,
-                             "coarse_accepted": f"{accepted:.0f}/{tried}" if level else "—",
-                             "cycles": len(infos)})
+            for level in replay_levels(info["labels"][kmax], SOLVERS[key], wu):
+                rows.append({"case": case, "solver": key, "level": level["level"],
+                             "blocks": level["blocks"], "wu_share": level["wu_share"],
+                             "cycles_reached": level["cycles_reached"],
+                             "smooth_decrease": level["smooth_decrease"],
+                             "correction_decrease": level["correction_decrease"],
+                             "coarse_accepted": (f"{level['accepted']:.0f}/{level['tried']}"
+                                                 if level["level"] else "—"),
+                             "cycles": level["cycles"]})
     return rows
 
 

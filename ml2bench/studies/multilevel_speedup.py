@@ -98,7 +98,7 @@ from ml2bench.problems.registry import resolve_problem
 from ml2bench.runner.store import ResultsStore
 from ml2bench.runner.sweep import expand, run_sweep
 from ml2bench.solvers.registry import make_solver
-from ml2bench.testing import bind
+from ml2bench.studies.level_replay import replay_levels
 
 #: The problems of the study (version 2, level-consistent).
 PROBLEMS = ("peaks_resnet", "ellipses_resnet", "swissroll_resnet", "poisson1d_pinn")
@@ -653,27 +653,18 @@ def level_diagnostics(runs: dict, entry_name: str, problems, scale: str) -> str:
              f"{'smooth decr.':>12s} {'corr. decr.':>11s} {'coarse acc.':>11s}"]
     for name in problems:
         label, summaries = runs[(name, entry_name)]
-        cap = summaries[0]["final_wu"]
-        task, solver, ledger = bind(problem_label(name, scale), label, seed=0)
-        infos = []
-        while ledger.work_units < cap:
-            infos.append(solver.step())
-        shares = ledger.work_units_by_level()
-        for level, share in enumerate(shares):
-            visited = sum(math.isfinite(i[f"radius_l{level}"]) for i in infos) / len(infos)
-            smooth = sum(i[f"decrease_l{level}"] for i in infos)
-            correction = sum(i.get(f"correction_decrease_l{level}", 0.0) for i in infos)
-            tried = sum(math.isfinite(i.get(f"coarse_rho_l{level}", math.nan)) for i in infos)
-            accepted = sum(i.get(f"coarse_accepted_l{level}", 0.0) for i in infos)
-            rate = f"{accepted:.0f}/{tried}" if level else "—"
-            lines.append(f"{name:17s} {level:5d} {share / sum(shares):9.2f} {visited:11.2f} "
-                         f"{smooth:12.3g} {correction if level else math.nan:11.3g} "
-                         f"{rate:>11s}")
-        fine = sum(i["decrease_l0"] + i.get("correction_decrease_l1", 0.0) for i in infos)
-        from_coarse = sum(i.get("correction_decrease_l1", 0.0) for i in infos)
+        levels = replay_levels(problem_label(name, scale), label, summaries[0]["final_wu"])
+        for row in levels:
+            level = row["level"]
+            rate = f"{row['accepted']:.0f}/{row['tried']}" if level else "—"
+            lines.append(f"{name:17s} {level:5d} {row['wu_share']:9.2f} "
+                         f"{row['cycles_reached']:11.2f} {row['smooth_decrease']:12.3g} "
+                         f"{row['correction_decrease']:11.3g} {rate:>11s}")
+        from_coarse = levels[1]["correction_decrease"]
+        fine = levels[0]["smooth_decrease"] + from_coarse
         share = from_coarse / fine if fine else math.nan
         lines.append(f"{'':17s} coarse corrections: {share:.0%} of the fine decrease for "
-                     f"{1 - shares[0] / sum(shares):.0%} of the WU ({len(infos)} cycles)")
+                     f"{1 - levels[0]['wu_share']:.0%} of the WU ({levels[0]['cycles']} cycles)")
     return "\n".join(lines)
 
 
