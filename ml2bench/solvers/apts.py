@@ -103,7 +103,7 @@ from ml2bench.labels import Param, SearchSpace
 from ml2bench.parallel import gather_owned, map_subdomains, sum_subdomains, world
 from ml2bench.parameters import load_vector, model_vector
 from ml2bench.solvers.base import Solver, register_solver
-from ml2bench.solvers.level_objective import LevelObjective, Point
+from ml2bench.solvers.level_objective import LevelObjective, Point, PointObjective
 from ml2bench.solvers.lsr1 import LSR1
 from ml2bench.solvers.tr_subproblem import trust_region_update
 from ml2bench.solvers.tr_kernel import (TR_PARAMS, TRConfig, TRState, check_tr_params,
@@ -330,7 +330,7 @@ class APTSD(APTSBase):
         return local, Point(point.x, value, grad), lambda s: s
 
 
-class SubdomainObjective:
+class SubdomainObjective(PointObjective):
     r"""``f̃_d(z) = f(R_dᵀz + (I − R_dᵀR_d)θ_k) + ⟨v, z − R_dθ_k⟩`` on one batch
     (``v`` = 0 without consistency); the interface of
     :class:`~ml2bench.solvers.level_objective.LevelObjective` for the TR kernel.
@@ -369,16 +369,6 @@ class SubdomainObjective:
     def value(self, z: Tensor) -> float:
         """``f̃_d(z)``; charged as one forward pass."""
         return self.full.value(self.lift(z)) + self._linear(z)
-
-    def evaluate(self, z: Tensor, with_grad: bool = True) -> Point:
-        """A :class:`Point` at ``z`` (gradient only if ``with_grad``)."""
-        if with_grad:
-            return Point(z, *self.value_and_grad(z))
-        return Point(z, self.value(z))
-
-    def ensure_grad(self, point: Point) -> Point:
-        """``point`` with its gradient (evaluated if missing)."""
-        return point if point.grad is not None else self.evaluate(point.x)
 
     def hessian(self, z: Tensor):
         """``v ↦ R_d ∇²f(lift(z)) R_dᵀ v`` (full products, charged as such)."""

@@ -52,7 +52,22 @@ class Point:
     grad: Tensor | None = None
 
 
-class LevelObjective:
+class PointObjective:
+    """Points of an objective that has ``value(x)`` and ``value_and_grad(x)``: what the
+    trust-region kernel asks of every objective it steps on."""
+
+    def evaluate(self, x: Tensor, with_grad: bool = True) -> Point:
+        """A :class:`Point` at ``x`` (gradient only if ``with_grad``)."""
+        if with_grad:
+            return Point(x, *self.value_and_grad(x))
+        return Point(x, self.value(x))
+
+    def ensure_grad(self, point: Point) -> Point:
+        """``point`` with its gradient (evaluated if missing)."""
+        return point if point.grad is not None else self.evaluate(point.x)
+
+
+class LevelObjective(PointObjective):
     r"""``h(z) = f_l(z) + ⟨shift, z − anchor⟩`` on one level and one batch.
 
     Parameters
@@ -97,16 +112,6 @@ class LevelObjective:
         if self.shift is not None:
             grad = grad + self.shift
         return float(loss) + self._linear(x), grad
-
-    def evaluate(self, x: Tensor, with_grad: bool = True) -> Point:
-        """A :class:`Point` at ``x`` (gradient only if ``with_grad``)."""
-        if with_grad:
-            return Point(x, *self.value_and_grad(x))
-        return Point(x, self.value(x))
-
-    def ensure_grad(self, point: Point) -> Point:
-        """``point`` with its gradient (evaluated if missing)."""
-        return point if point.grad is not None else self.evaluate(point.x)
 
     def hvp(self, x: Tensor, vector: Tensor) -> Tensor:
         """``∇²h(x) v = ∇²f_l(x) v``; charged as one HVP on the level."""
