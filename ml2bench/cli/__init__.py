@@ -435,6 +435,12 @@ def cmd_table(args) -> int:
         print(header_text(record, args.format), end="")
     print(format_table(leaderboard(runs, flatness=flatness, tuned=tuned), args.format),
           flush=True)
+    from ml2bench.report.environment import mixed_warning
+    from ml2bench.report.ranking import rule_note
+    print(rule_note(args.format), end="", flush=True)
+    warning = mixed_warning(runs)
+    if warning:
+        print(f"ml2bench: warning: {warning}", file=sys.stderr)
     _check_readable(unreadable)
     return 0
 

@@ -68,3 +68,54 @@ def environments(df: pd.DataFrame) -> pd.DataFrame:
     table = pd.DataFrame(records).sort_values("_first", kind="stable")
     table.insert(0, "environment", [f"E{i + 1}" for i in range(len(table))])
     return table[columns].reset_index(drop=True)
+
+
+#: Environment columns that decide the numbers (issue 17): runs differing in any of them
+#: may differ in their numbers for the same seed. ``hostname``, ``started_at`` and
+#: ``git_commit`` are left out (the same code on another host or at another time gives the
+#: same numbers; code changes are the solver's and problem's versions).
+NUMERICS_KEYS = ("torch_version", "device", "num_threads", "cpu_model", "cpu_capability",
+                 "blas", "onednn", "numerics")
+
+
+def mixed_environments(df: pd.DataFrame) -> list[str]:
+    """What differs between the runs of a results folder, in the columns that decide the
+    numbers (:data:`NUMERICS_KEYS`); empty if the runs agree.
+
+    Columns absent from the results (older files) and missing values are ignored: only
+    values that were recorded are compared.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Long results table.
+
+    Returns
+    -------
+    list of str
+        One text per differing column, e.g. ``"cpu_capability: avx2 (4 runs), avx512
+        (2 runs)"``.
+    """
+    if df.empty or "run_id" not in df:
+        return []
+    present = [c for c in NUMERICS_KEYS if c in df]
+    if not present:
+        return []
+    runs = df.drop_duplicates("run_id", keep="last")
+    lines = []
+    for column in present:
+        values = runs[column].map(_text)
+        counts = values[values != MISSING].value_counts().sort_index()
+        if len(counts) > 1:
+            lines.append(f"{column}: " + ", ".join(
+                f"{value} ({n} run{'s' if n != 1 else ''})" for value, n in counts.items()))
+    return lines
+
+
+def mixed_warning(df: pd.DataFrame) -> str | None:
+    """One line saying that the results mix environments (None if they do not)."""
+    lines = mixed_environments(df)
+    if not lines:
+        return None
+    return ("results mix environments whose numbers may differ for the same seed — "
+            + "; ".join(lines) + "; compare runs of one environment only")

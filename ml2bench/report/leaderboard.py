@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from ml2bench.labels import format_label
+from ml2bench.report.ranking import rank_order
 from ml2bench.report.tables import format_table  # noqa: F401  (part of this module's API)
 
 #: Problems whose time-to-target metric is not their test metric.
@@ -327,22 +328,27 @@ def seed_runs(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _summarize(group: pd.DataFrame, metric: str, extra: list[str]) -> dict:
-    """One leaderboard row from the final rows (+ target and flatness columns) of a group."""
+    """One leaderboard row from the final rows (+ target and flatness columns) of a group,
+    with the rank helper columns ``_fraction``, ``_final``, ``_higher``, ``_skipped``."""
     first = group.iloc[0]
     ran = group[group["status"] != SKIPPED]
     target = first["target_metric"], first["threshold"], first["higher_is_better"]
     sign = ">=" if target[2] else "<="
     row = {"problem": first["_label"],
            "target": f"{target[0]} {sign} {target[1]:g}" if np.isfinite(target[1]) else "",
-           "solver": first["_solver"], "seeds": int(group["seed"].nunique()),
-           metric: _median(ran[metric]) if metric in ran else np.nan,
-           "train_loss": _median(ran["train_loss"]) if "train_loss" in ran else np.nan}
+           "solver": first["_solver"], "seeds": int(group["seed"].nunique())}
+    for column in dict.fromkeys([metric, target[0]]):
+        row[column] = _median(ran[column]) if column in ran else np.nan
+    row["train_loss"] = _median(ran["train_loss"]) if "train_loss" in ran else np.nan
     row.update({name: _median(ran[name]) for name in extra})
     row["wu_to_target"] = _median(ran["wu_to_target"])
     row["time_to_target_s"] = _median(ran["time_to_target_s"])
     row["reached"] = f"{int(ran['reached'].sum())}/{len(ran)}" if len(ran) else ""
     reasons = group["error"] if "error" in group else ()
     row["status"] = status_summary(group["status"], reasons)
+    row.update({"_fraction": float(ran["reached"].mean()) if len(ran) else 0.0,
+                "_final": row[target[0]], "_higher": bool(target[2]),
+                "_skipped": ran.empty, "_target_metric": target[0]})
     return row
 
 
@@ -358,7 +364,8 @@ def _flatness_medians(finals: pd.DataFrame, flatness: pd.DataFrame | None
 
 
 def leaderboard(df: pd.DataFrame, flatness: pd.DataFrame | None = None,
-                tuned: Mapping[str, str] | None = None) -> pd.DataFrame:
+                tuned: Mapping[str, str] | None = None,
+                rank_columns: bool = False) -> pd.DataFrame:
     """One row per (problem, solver): medians over seeds of final and time-to-target numbers.
 
     Parameters
@@ -373,18 +380,23 @@ def leaderboard(df: pd.DataFrame, flatness: pd.DataFrame | None = None,
         Run id → mark (e.g. the tuning budget ``"4×1"``) of the runs of tuned
         configurations (:func:`ml2bench.report.tuned.final_marks`); if given, a ``tuned``
         column after ``solver`` holds the mark of each row's runs (empty if none).
+    rank_columns : bool
+        Keep the helper columns of the ranking rule (``_fraction``, ``_final``,
+        ``_higher``, ``_skipped``, ``_target_metric``; see
+        :mod:`ml2bench.report.ranking`) at the end.
 
     Returns
     -------
     pandas.DataFrame
         Columns ``problem, target, solver, seeds``, the median final test metric named
-        after it (``test_acc`` and/or ``test_rel_l2``), ``train_loss``, flatness
-        medians, ``wu_to_target`` and ``time_to_target_s`` (medians over the seeds that
-        reached the target), ``reached`` (``"k/n"``) and ``status`` (final status
-        counts). Skipped runs contribute no numbers; an all-skipped row has status
-        ``"skipped"``. Problems are sorted by label; within a problem, rows are sorted
-        by WU to target (missing last), then final metric (best first), then solver
-        label, with all-skipped rows last.
+        after it (``test_acc`` and/or ``test_rel_l2``) and, where a target is on another
+        metric, that metric too (``grad_norm_rel``: every target's metric is a column),
+        ``train_loss``, flatness medians, ``wu_to_target`` and ``time_to_target_s``
+        (medians over the seeds that reached the target), ``reached`` (``"k/n"``) and
+        ``status`` (final status counts). Skipped runs contribute no numbers; an
+        all-skipped row has status ``"skipped"``. Problems are sorted by label; within
+        a problem, rows follow the ranking rule (:data:`ml2bench.report.ranking.RULE`),
+        all-skipped rows last.
     """
     if df.empty:
         return pd.DataFrame(columns=["problem", "target", "solver", "seeds", "train_loss",
@@ -396,27 +408,29 @@ def leaderboard(df: pd.DataFrame, flatness: pd.DataFrame | None = None,
                                 df[df["run_id"].isin(problem_rows["run_id"])])
         metrics.append(metric)
         for _, group in problem_rows.groupby("_solver", sort=True):
-            row = {**_summarize(group, metric, extra), "_metric": metric}
+            row = _summarize(group, metric, extra)
+            metrics.append(row["_target_metric"])
             if tuned is not None:
                 row["tuned"] = next((tuned[r] for r in group["run_id"] if r in tuned), "")
             rows.append(row)
-    board = pd.DataFrame(rows)
-    board = _sort(board)
-    metric_columns = [m for m in ("test_acc", "test_rel_l2") if m in metrics]
+    board = _sort(pd.DataFrame(rows))
+    test_metrics = [m for m in ("test_acc", "test_rel_l2") if m in metrics]
+    metric_columns = test_metrics + [m for m in dict.fromkeys(metrics) if m not in test_metrics]
     order = ["problem", "target", "solver", *(["tuned"] if tuned is not None else []),
              "seeds", *metric_columns, "train_loss", *extra,
              "wu_to_target", "time_to_target_s", "reached", "status"]
+    if rank_columns:
+        order += RANK_COLUMNS
     return board[order].reset_index(drop=True)
 
 
+#: The helper columns of the ranking rule that ``leaderboard(rank_columns=True)`` keeps.
+RANK_COLUMNS = ["_fraction", "_final", "_higher", "_skipped", "_target_metric"]
+
+
 def _sort(board: pd.DataFrame) -> pd.DataFrame:
-    """Sort rows as :func:`leaderboard` documents (uses the helper column ``_metric``)."""
-    value = np.array([row[row["_metric"]] for _, row in board.iterrows()], dtype=float)
-    sign = np.where(board["_metric"].map(higher_is_better), -1.0, 1.0)
-    keys = pd.DataFrame({
-        "problem": board["problem"], "skipped": board["status"].str.startswith(SKIPPED),
-        "wu": board["wu_to_target"].fillna(np.inf),
-        "metric": np.nan_to_num(sign * value, nan=np.inf),
-        "solver": board["solver"]}, index=board.index)
-    order = keys.sort_values(["problem", "skipped", "wu", "metric", "solver"], kind="stable").index
+    """Problems by label; within a problem the ranking rule (:func:`ranking.rank_order`)."""
+    order = []
+    for _, rows in board.groupby("problem", sort=True):
+        order.extend(rank_order(rows))
     return board.loc[order]

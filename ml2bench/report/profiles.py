@@ -20,24 +20,28 @@ which is 1 for a solver that is the best on every problem and 0 for one that is 
 within ``r_max`` of the best. It is computed exactly: each problem contributes the
 length ``max(0, r_max − r_{p,s})`` of the interval where its indicator is 1.
 
-Three measures are built from a results table (:func:`measure_tables`):
+Two measures are built from a results table (:func:`measure_tables`):
 
 - ``work_units``: WU to target, the first checkpoint that reaches the problem's target
   (:func:`ml2bench.report.leaderboard.time_to_target`);
-- ``time_s``: solver wall time to target, the same checkpoint's ``time_s``;
-- ``peak_mem_mb``: the run's peak memory (its final row's ``peak_mem_mb``); no target,
-  every run that ran counts (also diverged, failed or timed-out runs).
+- ``time_s``: solver wall time to target, the same checkpoint's ``time_s``.
+
+There is no memory profile: a run's ``peak_mem_mb`` is, on CPU, the whole process's
+maximum resident memory (interpreter, torch, data, model), which dwarfs what a solver
+adds, so every solver's ratio was ≈ 1 and the profile ranked nothing. What a solver adds
+is tracked by the asv benchmarks instead (``benchmarks/bench_solver_steps.py``).
 
 Rules (stated, as AlgoPerf states its own):
 
-- One value per (problem, solver): the median over seeds (seeds stand for AlgoPerf's
-  studies; a setting counts each seed once, :func:`leaderboard.seed_runs`). A seed that
-  did not reach the target counts as ``∞``, so a solver solves a problem when more than
-  half of its seeds reach the target (one of one, two of two, two of three, ...).
+- One value per (problem, solver) by the ranking rule of every output
+  (:func:`ml2bench.report.ranking.rule_costs`): only the settings with the problem's
+  best fraction of seeds reaching the target get a finite cost, the median over the
+  seeds that reached it; the others count as ``∞``. Seeds stand for AlgoPerf's studies;
+  a setting counts each seed once (:func:`leaderboard.seed_runs`).
 - A solver that was skipped on a problem (``status`` ``skipped``: e.g. a multilevel
   solver on a one-level problem) or not run on it at all has ``t = ∞`` there, as
   AlgoPerf counts a missing submission: the profile compares solvers on the same
-  problems. A missing or non-finite peak memory is ``∞`` too.
+  problems.
 - A problem that no solver solved (every ``t`` infinite) is dropped from the profile
   (it cannot tell solvers apart and has no best value); ``|P|`` counts the others.
 - Where the best value is 0 (target met at the first checkpoint), solvers with 0 have
@@ -63,7 +67,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from ml2bench.report.leaderboard import SKIPPED, seed_runs
+from ml2bench.report.families import solver_name, solver_styles
+from ml2bench.report.leaderboard import seed_runs
+from ml2bench.report.ranking import PROFILE_RULE, rule_costs
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -72,10 +78,7 @@ if TYPE_CHECKING:  # pragma: no cover
 R_MAX = 4.0
 #: The measures: name → (per-run column, axis/caption text).
 MEASURES = {"work_units": ("wu_to_target", "WU to target"),
-            "time_s": ("time_to_target_s", "time to target"),
-            "peak_mem_mb": ("peak_mem_mb", "peak memory")}
-#: Columns of the per-run value that need a reached target.
-_TARGET_COLUMNS = ("wu_to_target", "time_to_target_s")
+            "time_s": ("time_to_target_s", "time to target")}
 
 
 def _check_r_max(r_max: float) -> float:
@@ -179,19 +182,8 @@ def integrated_score(ratios: pd.DataFrame, r_max: float = R_MAX) -> pd.Series:
     return pd.Series(lengths.mean(axis=0) / (r_max - 1.0), index=ratios.columns)
 
 
-def _run_values(runs: pd.DataFrame, column: str) -> pd.Series:
-    """One cost per run: ``column``, ``∞`` where skipped, missing, not finite or (for the
-    target measures) where the target was not reached."""
-    values = pd.to_numeric(runs[column], errors="coerce").astype(float) if column in runs \
-        else pd.Series(np.nan, index=runs.index)
-    failed = (runs["status"] == SKIPPED) | ~np.isfinite(values)
-    if column in _TARGET_COLUMNS:
-        failed |= ~runs["reached"].eq(True)
-    return values.mask(failed, np.inf)
-
-
 def measure_tables(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """Costs per problem and solver for the three measures.
+    """Costs per problem and solver for the measures.
 
     Parameters
     ----------
@@ -201,11 +193,11 @@ def measure_tables(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
     Returns
     -------
     dict of str to pandas.DataFrame
-        For each key of :data:`MEASURES` (``work_units``, ``time_s``, ``peak_mem_mb``):
-        problems (leaderboard labels, index ``problem``) × solvers (setting labels,
-        columns ``solver``), the median over seeds of the runs' costs with failures as
-        ``∞`` (see the module docstring); ``∞`` where a solver has no run on a problem.
-        Sorted by label.
+        For each key of :data:`MEASURES` (``work_units``, ``time_s``): problems
+        (leaderboard labels, index ``problem``) × solvers (setting labels, columns
+        ``solver``), the cost under the ranking rule (:func:`ranking.rule_costs`; see
+        the module docstring); ``∞`` where a solver has no run on a problem. Sorted by
+        label.
     """
     if df.empty:
         empty = pd.DataFrame(index=pd.Index([], name="problem"),
@@ -214,9 +206,8 @@ def measure_tables(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
     runs = seed_runs(df)
     tables = {}
     for name, (column, _) in MEASURES.items():
-        values = runs.assign(_value=_run_values(runs, column))
-        table = values.groupby(["_label", "_solver"], sort=True)["_value"].median().unstack()
-        table = table.fillna(np.inf).sort_index().sort_index(axis=1)
+        table = rule_costs(runs, column).unstack()
+        table = table.astype(float).fillna(np.inf).sort_index().sort_index(axis=1)
         table.index.name, table.columns.name = "problem", "solver"
         tables[name] = table
     return tables
@@ -237,7 +228,8 @@ def score_table(tables: dict[str, pd.DataFrame], r_max: float = R_MAX) -> pd.Dat
     pandas.DataFrame
         Columns ``solver``, ``score_<measure>`` per measure (:func:`integrated_score`;
         NaN where the profile has no problem) and ``solved`` (``"k/n"``: problems where
-        the solver's median WU to target is finite, of all ``n`` problems in the
+        the solver has a finite WU cost under the ranking rule — it reached the target
+        on the problem's best fraction of seeds —, of all ``n`` problems in the
         results). Sorted by the WU score (best first), then solver label.
     """
     solvers = sorted({s for table in tables.values() for s in table.columns})
@@ -295,21 +287,19 @@ def profile_figure(table: pd.DataFrame, measure: str, r_max: float = R_MAX) -> F
     taus = profile_taus(ratios, r_max)
     rho = profile(ratios, taus)
     scores = integrated_score(ratios, r_max)
-    fig = Figure(figsize=(6.4, 4.4), layout="constrained")
+    fig = Figure(figsize=(8.4, 4.4), layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.subplots()
-    styles = ["-", "--", "-.", ":"]
-    colours = {solver: index for index, solver in enumerate(ratios.columns)}
-    ranked = sorted(colours, key=lambda solver: (-np.nan_to_num(scores[solver], nan=-1.0),
-                                                 solver))
+    styles = solver_styles({solver: solver_name(solver) for solver in ratios.columns})
+    ranked = sorted(ratios.columns, key=lambda solver: (
+        -np.nan_to_num(scores[solver], nan=-1.0), solver))
     for rank, solver in enumerate(ranked):
         if not np.isfinite(scores[solver]):
             continue
-        index = colours[solver]  # the colour follows the label; width falls with the rank
-        ax.step(taus, rho[solver], where="post", color=f"C{index % 10}",
-                linestyle=styles[(index // 10) % len(styles)],
-                linewidth=max(1.2, 3.6 - 0.6 * rank), alpha=0.9,
-                label=f"{solver} (B = {scores[solver]:.3f})")
+        # colour, line style and marker follow the label and its family; width the rank
+        ax.step(taus, rho[solver], where="post", linewidth=max(1.2, 3.2 - 0.5 * rank),
+                alpha=0.9, markersize=5, label=f"{solver} (B = {scores[solver]:.3f})",
+                **styles[solver])
     ax.set_xscale("log", base=2)
     ax.set_xlim(1, r_max)
     ax.set_ylim(-0.02, 1.02)
@@ -320,13 +310,12 @@ def profile_figure(table: pd.DataFrame, measure: str, r_max: float = R_MAX) -> F
     ax.set_ylabel("ρ(τ): share of problems within τ of the best")
     text = MEASURES.get(measure, (measure, measure))[1]
     dropped = len(table) - len(ratios)
-    note = f", {dropped} dropped (no solver reached the target)" if dropped else ""
     count = f"{len(ratios)} problem{'' if len(ratios) == 1 else 's'}"
-    ax.set_title(f"Performance profile: {text} ({count}{note})",
-                 fontsize="medium")
+    ax.set_title(f"Profile: {text}, {count}" + (f" ({dropped} unsolved, dropped)"
+                                                 if dropped else ""), fontsize="medium")
     ax.grid(True, which="major", alpha=0.3)
     if len(ratios):
-        ax.legend(fontsize="small", loc="lower right")
+        fig.legend(loc="outside right upper", fontsize="small", frameon=False)
     else:
         ax.text(0.5, 0.5, "no problem in the profile", ha="center", transform=ax.transAxes)
     return fig
@@ -356,7 +345,6 @@ def profile_notes(tables: dict[str, pd.DataFrame], r_max: float = R_MAX) -> list
         text = MEASURES.get(name, (name, name))[1]
         lines.append(f"{text}: {kept} problem{'' if kept == 1 else 's'}" + (
             f" ({dropped} dropped: no solver reached the target)" if dropped else ""))
-    lines.append(f"B = integral of the profile over τ in [1, {r_max:g}] / {r_max - 1:g}; "
-                 "per problem the median over seeds, a seed without the target (or skipped) "
-                 "counts as ∞")
+    lines.append(f"B = integral of the profile over τ in [1, {r_max:g}] / {r_max - 1:g}. "
+                 + PROFILE_RULE)
     return lines

@@ -114,11 +114,10 @@ def skipped_rows(problem, solver, seed):
 
 
 def hand_results():
-    """Runs whose medians over seeds give :func:`hand_table` (WU; time = 2 · WU) and peak
-    memories A 100, B 200, C 400 MB (C's skipped run: none)."""
+    """Runs whose costs under the ranking rule give :func:`hand_table` (WU; time = 2 · WU)."""
     runs = [
-        # toy_a: A 1 (seeds 1, 1, never: the median still reaches), B 2, C skipped
-        *(run_rows("toy_a", "A", s, hit) for s, hit in enumerate([1, 1, None])),
+        # toy_a: A 1 (seeds 1, 1), B 2, C skipped
+        *(run_rows("toy_a", "A", s, hit) for s, hit in enumerate([1, 1])),
         run_rows("toy_a", "B", 0, 2, mem=200),
         *(skipped_rows("toy_a", "C", s) for s in range(2)),
         # toy_b: A 4, B median of 1, 2, 3 = 2, C never (one seed diverged)
@@ -126,7 +125,7 @@ def hand_results():
         *(run_rows("toy_b", "B", s, hit, mem=200) for s, hit in enumerate([3, 1, 2])),
         run_rows("toy_b", "C", 0, mem=400),
         run_rows("toy_b", "C", 1, mem=400, checkpoints=2, status="diverged"),
-        # toy_c: A reaches in one seed of three: median ∞; B 3, C 3
+        # toy_c: A reaches in one seed of three (B and C in all): ∞; B 3, C 3
         *(run_rows("toy_c", "A", s, hit) for s, hit in enumerate([3, None, None])),
         run_rows("toy_c", "B", 0, 3, mem=200), run_rows("toy_c", "C", 0, 3, mem=400),
         # toy_d: nobody reaches
@@ -141,9 +140,7 @@ def test_measure_tables_are_medians_over_seeds_with_failures_infinite():
     expected.index.name, expected.columns.name = "problem", "solver"
     pd.testing.assert_frame_equal(tables["work_units"], expected)
     pd.testing.assert_frame_equal(tables["time_s"], 2.0 * expected)
-    memory = tables["peak_mem_mb"]
-    assert memory.loc["toy_a"].tolist() == [100.0, 200.0, INF]  # C skipped: ∞
-    assert (memory.loc[["toy_b", "toy_c", "toy_d"]] == [100.0, 200.0, 400.0]).all().all()
+    assert set(tables) == {"work_units", "time_s"}  # no memory profile (see profiles.py)
 
 
 def test_score_table_ranks_solvers_and_counts_solved_problems():
@@ -151,11 +148,9 @@ def test_score_table_ranks_solvers_and_counts_solved_problems():
     assert scores["solver"].tolist() == ["B", "A", "C"]
     assert scores["score_work_units"].tolist() == pytest.approx([8 / 9, 5 / 9, 1 / 3])
     assert scores["score_time_s"].tolist() == pytest.approx([8 / 9, 5 / 9, 1 / 3])
-    # memory: all four problems; ratios A 1, B 2, C 4 (toy_a: ∞) → 1, (4−2)/3, 0
-    assert scores["score_peak_mem_mb"].tolist() == pytest.approx([2 / 3, 1.0, 0.0])
     assert scores["solved"].tolist() == ["3/4", "2/4", "1/4"]
-    rho = profile(performance_ratios(measure_tables(hand_results())["peak_mem_mb"]), [4.0])
-    assert rho["C"].iloc[0] == pytest.approx(3 / 4)  # a ratio of r_max is inside ρ(r_max)
+    rho = profile(performance_ratios(measure_tables(hand_results())["work_units"]), [2.0])
+    assert rho["A"].iloc[0] == pytest.approx(2 / 3)  # a ratio of τ is inside ρ(τ)
 
 
 def test_empty_results():
@@ -182,11 +177,12 @@ def test_profile_command_on_hand_made_results(capsys, tmp_path):
     assert table["score_work_units"].tolist() == pytest.approx([8 / 9, 5 / 9, 1 / 3])
     assert "WU to target: 3 problems (1 dropped: no solver reached the target)" in captured.err
     folder = tmp_path / "profiles"
-    for name in ("work_units", "time_s", "peak_mem_mb"):
+    for name in ("work_units", "time_s"):
         assert (folder / f"profile_{name}.png").read_bytes()[:8] == PNG
-    assert "| B | 0.889 | 0.889 | 0.667 | 3/4 |" in (folder / "scores.md").read_text("utf-8")
+    assert not (folder / "profile_peak_mem_mb.png").exists()
+    assert "| B | 0.889 | 0.889 | 3/4 |" in (folder / "scores.md").read_text("utf-8")
     ratios = pd.read_csv(folder / "ratios.csv")
-    assert set(ratios["measure"]) == {"work_units", "time_s", "peak_mem_mb"}
+    assert set(ratios["measure"]) == {"work_units", "time_s"}
     assert ratios.query("measure == 'work_units' and problem == 'toy_d'")["ratio"].isna().all()
 
 
@@ -202,7 +198,7 @@ def test_profile_command_on_a_real_sweep(capsys, tmp_path):
     rows = {line.split("|")[1].strip(): line for line in out.splitlines()[2:] if line}
     assert set(rows) == {"adam", "sgd"}
     assert any("| 1 |" in row for row in rows.values())  # the best solver on the one problem
-    for name in ("work_units", "time_s", "peak_mem_mb"):
+    for name in ("work_units", "time_s"):
         assert (tmp_path / "profiles" / f"profile_{name}.png").read_bytes()[:8] == PNG
 
 
