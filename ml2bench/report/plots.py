@@ -1,6 +1,9 @@
 """Convergence plots: training loss and test metric against work, time or epochs.
 
-One figure per problem, one colour per solver label. For each solver the seeds'
+One figure per problem; per solver label a colour from the colour-blind-safe Okabe–Ito
+palette and the line style and marker of its family (baseline, trust region,
+multilevel, domain decomposition: :mod:`ml2bench.report.families`), so that families
+are told apart without colour; one legend below the panels, outside the data. For each solver the seeds'
 curves are linearly interpolated onto a common x grid (the union of their checkpoint
 positions, thinned to at most :data:`MAX_GRID_POINTS`); a seed contributes only
 between its first and last checkpoint (no extrapolation). The line is the median over
@@ -40,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from ml2bench.files import atomic_save
+from ml2bench.report.families import solver_name, solver_styles
 from ml2bench.report.leaderboard import (SKIPPED, parse_params, problem_labels, problem_metric,
                                          target_of)
 
@@ -53,7 +57,7 @@ Y_LABELS = {"train_loss": "training loss", "test_acc": "test accuracy",
             "loss_gap": "training loss − exact minimum (f − f*)"}
 MAX_GRID_POINTS = 400
 #: Bumped when the drawing changes, so that cached PNGs are redrawn.
-PLOT_VERSION = 2
+PLOT_VERSION = 3
 
 
 def optimal_loss(problem: str, problem_params) -> float | None:
@@ -165,17 +169,19 @@ def _draw_panel(ax, runs: pd.DataFrame, x: str, column: str, colours: dict,
                 target: tuple[str, float, bool] | None) -> None:
     """One panel: per solver the median line and min–max band, then the target line."""
     plotted = []
-    for solver, group in runs.groupby("solver_label", sort=True):
+    groups = dict(tuple(runs.groupby("solver_label", sort=True)))
+    for solver in [label for label in colours if label in groups]:  # family order
+        group = groups[solver]
         curves = [seed_curve(run, x, column) for _, run in group.groupby("run_id")]
         grid = common_grid(curves)
         median, low, high = band(curves, grid)
         if not np.isfinite(median).any():
             continue
         seeds = sum(1 for c in curves if len(c[0]))
-        few = np.isfinite(median).sum() <= 2
-        ax.plot(grid, median, color=colours[solver], label=f"{solver} (n={seeds})",
-                marker="o" if few else None, markersize=4)
-        ax.fill_between(grid, low, high, color=colours[solver], alpha=0.2, linewidth=0)
+        style = colours[solver]
+        ax.plot(grid, median, label=f"{solver} (n={seeds})", markersize=5,
+                markevery=max(1, len(grid) // 8), **style)
+        ax.fill_between(grid, low, high, color=style["color"], alpha=0.15, linewidth=0)
         plotted.append(np.concatenate([low, high]))
     if target is not None and np.isfinite(target[1]):
         sign = "≥" if target[2] else "≤"
@@ -227,20 +233,36 @@ def problem_figure(df_problem: pd.DataFrame, x: str = "work_units",
         runs = runs.assign(loss_gap=gap.where(gap > 0))
         loss = "loss_gap"
     columns = [loss, metric] + ([target[0]] if target[0] != metric else [])
-    fig = Figure(figsize=(5.2 * len(columns), 4.2), layout="constrained")
+    fig = Figure(figsize=(5.2 * len(columns), 5.0), layout="constrained")
     FigureCanvasAgg(fig)
-    palette = [f"C{i}" for i in range(10)]
-    solvers = sorted(df_problem["solver_label"].unique())
-    colours = {s: palette[i % len(palette)] for i, s in enumerate(solvers)}
+    names = df_problem.drop_duplicates("solver_label").set_index("solver_label")["solver"] \
+        if "solver" in df_problem else pd.Series(dtype=object)
+    colours = solver_styles({label: str(names.get(label, solver_name(label)))
+                             for label in df_problem["solver_label"].unique()})
     for ax, column in zip(fig.subplots(1, len(columns), squeeze=False)[0], columns):
         _draw_panel(ax, runs, x, column, colours, target if column == target[0] else None)
-    fig.axes[-1].legend(fontsize="small", loc="best")
+    _legend_below(fig)
     if runs.empty:
         fig.axes[0].text(0.5, 0.5, "no runs to plot (all skipped)", ha="center",
                          transform=fig.axes[0].transAxes)
     seeds = runs.groupby("solver_label")["run_id"].nunique() if not runs.empty else pd.Series()
-    fig.suptitle(f"{title or first['problem']}: {seed_summary(seeds)}")
+    fig.suptitle(f"{title or first['problem']}\n{seed_summary(seeds)}", fontsize="medium")
     return fig
+
+
+def _legend_below(fig: Figure) -> None:
+    """One legend for all panels, below them (outside the data): every solver and the
+    target line, each once, in the panels' order."""
+    handles, labels = {}, []
+    for ax in fig.axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            key = label.split(" (n=")[0]
+            if key not in handles:
+                handles[key] = handle
+                labels.append(label)
+    if handles:
+        fig.legend(list(handles.values()), labels, loc="outside lower center",
+                   ncols=min(4, len(labels)), fontsize="small", frameon=False)
 
 
 def seed_summary(seeds_per_solver: pd.Series) -> str:

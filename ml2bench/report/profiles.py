@@ -276,8 +276,9 @@ def profile_figure(table: pd.DataFrame, measure: str, r_max: float = R_MAX) -> F
     -------
     matplotlib.figure.Figure
         One axes: a step line of ``ρ_s`` per solver (log2 ``τ`` axis), best score
-        first and thickest (so that equal profiles stay visible), the legend giving
-        each solver's score ``B``.
+        first and thickest (so that equal profiles stay visible); colour, line style
+        and marker per solver family (:func:`ml2bench.report.families.solver_styles`);
+        the legend, outside the axes on the right, gives each solver's score ``B``.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -293,11 +294,13 @@ def profile_figure(table: pd.DataFrame, measure: str, r_max: float = R_MAX) -> F
     styles = solver_styles({solver: solver_name(solver) for solver in ratios.columns})
     ranked = sorted(ratios.columns, key=lambda solver: (
         -np.nan_to_num(scores[solver], nan=-1.0), solver))
-    for rank, solver in enumerate(ranked):
+    width = {solver: max(1.2, 3.2 - 0.5 * rank) for rank, solver in enumerate(ranked)}
+    handles = {}
+    for solver in ranked:  # thickest first, so that equal profiles stay visible
         if not np.isfinite(scores[solver]):
             continue
         # colour, line style and marker follow the label and its family; width the rank
-        ax.step(taus, rho[solver], where="post", linewidth=max(1.2, 3.2 - 0.5 * rank),
+        handles[solver], = ax.step(taus, rho[solver], where="post", linewidth=width[solver],
                 alpha=0.9, markersize=5, label=f"{solver} (B = {scores[solver]:.3f})",
                 **styles[solver])
     ax.set_xscale("log", base=2)
@@ -314,8 +317,10 @@ def profile_figure(table: pd.DataFrame, measure: str, r_max: float = R_MAX) -> F
     ax.set_title(f"Profile: {text}, {count}" + (f" ({dropped} unsolved, dropped)"
                                                  if dropped else ""), fontsize="medium")
     ax.grid(True, which="major", alpha=0.3)
-    if len(ratios):
-        fig.legend(loc="outside right upper", fontsize="small", frameon=False)
+    if handles:  # legend in family order (baseline, trust region, multilevel, DD)
+        order = [s for s in styles if s in handles]
+        fig.legend([handles[s] for s in order], [handles[s].get_label() for s in order],
+                   loc="outside right upper", fontsize="small", frameon=False)
     else:
         ax.text(0.5, 0.5, "no problem in the profile", ha="center", transform=ax.transAxes)
     return fig

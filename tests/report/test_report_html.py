@@ -7,6 +7,7 @@ import pytest
 
 from ml2bench.errors import UserError
 from ml2bench.report.html import render_html, write_report
+from ml2bench.report.ranking import RULE
 from ml2bench.runner.store import ResultsStore
 
 
@@ -43,7 +44,7 @@ def test_write_report(store, tmp_path):
     assert names == ["environments.csv", "index.html", "leaderboard.csv", "leaderboard.md",
                      "leaderboard.tex", "profiles", "toy_cls-time_s.png",
                      "toy_cls-work_units.png", "toy_reg-time_s.png", "toy_reg-work_units.png"]
-    profiles = ["profile_work_units.png", "profile_time_s.png", "profile_peak_mem_mb.png"]
+    profiles = ["profile_work_units.png", "profile_time_s.png"]  # no memory profile
     assert sorted(p.name for p in (out / "profiles").iterdir()) == sorted(
         [*profiles, "scores.csv", "scores.md", "scores.tex"])
     page = Collector()
@@ -52,11 +53,18 @@ def test_write_report(store, tmp_path):
                            "toy_cls-time_s.png", "toy_reg-work_units.png", "toy_reg-time_s.png"]
     assert all((out / src).is_file() for src in page.images)  # relative paths resolve
     scores = pd.read_csv(out / "profiles" / "scores.csv")
-    # leaderboard: header + 5 rows; profile scores: header + one per solver; environments: 1 + 1
-    assert page.rows == 1 + 5 + 1 + len(scores) + 1 + 1
+    # summary: header + 2 problems, its scores: header + one per solver; leaderboard:
+    # header + 2 problem rows + 5 rows; profile scores again; environments: 1 + 1
+    assert page.rows == (1 + 2) + (1 + len(scores)) + (1 + 2 + 5) + (1 + len(scores)) + 1 + 1
+    text = index.read_text(encoding="utf-8")
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in text
+    assert text.count('<div class="scroll"><table') == text.count("<table")  # all scroll
+    assert 'id="environment-warning"' not in text  # one environment
+    assert text.index('id="summary"') < text.index('id="leaderboard"')
     assert "\\begin{tabular}" in (out / "leaderboard.tex").read_text()
     assert len(pd.read_csv(out / "leaderboard.csv")) == 5
     assert (out / "leaderboard.md").read_text().splitlines()[1].startswith("|---")
+    assert (out / "leaderboard.md").read_text().rstrip().endswith(RULE)
 
 
 def test_report_includes_flatness(store, runs, tmp_path):

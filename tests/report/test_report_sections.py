@@ -76,7 +76,7 @@ def test_profiles_section_is_computed_from_the_runs(frame, tmp_path):
     section = profiles_section(runs, out)
     assert section.anchor == "profiles"
     pngs = sorted(p.name for p in (out / "profiles").glob("*.png"))
-    assert pngs == ["profile_peak_mem_mb.png", "profile_time_s.png", "profile_work_units.png"]
+    assert pngs == ["profile_time_s.png", "profile_work_units.png"]  # no memory profile
     assert all(f'src="profiles/{name}"' in section.body for name in pngs)
     scores = pd.read_csv(out / "profiles" / "scores.csv")
     assert all(f"<td>{solver}</td>" in section.body for solver in scores["solver"])
@@ -89,7 +89,7 @@ def test_report_has_levels_and_environment_sections(frame, tmp_path):
                                             train_loss=1.0).to_dict("records"))
     page = write_report(store.root, tmp_path / "report", x_axes=()).read_text(encoding="utf-8")
     order = [page.index(f'<section id="{s}">') for s in
-             ("leaderboard", "profiles", "convergence", "levels", "environment")]
+             ("summary", "leaderboard", "profiles", "convergence", "levels", "environment")]
     assert order == sorted(order) and '<section id="flatness">' not in page
     levels = pd.read_csv(tmp_path / "report" / "levels.csv")
     assert list(levels["solver"]) == ["rmtr", "rmtr"]
