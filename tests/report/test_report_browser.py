@@ -35,7 +35,8 @@ pytestmark = pytest.mark.skipif(
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--virtual-time-budget=10000", "--window-size=1280,2000"]
-SECTIONS = {"leaderboard": "Leaderboard", "profiles": "Performance profiles",
+SECTIONS = {"summary": "Summary", "leaderboard": "Leaderboard",
+            "profiles": "Performance profiles",
             "convergence": "Convergence",
             "flatness": "Flatness", "levels": "Per-level diagnostics",
             "environment": "Environment"}
@@ -46,7 +47,9 @@ def chromium(page: Path, scratch: Path, *args: str) -> str:
     profile = Path(tempfile.mkdtemp(dir=scratch))
     env = {**os.environ, "HOME": str(profile), "XDG_CONFIG_HOME": str(profile / "config"),
            "XDG_CACHE_HOME": str(profile / "cache")}
-    proc = subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={profile / 'data'}", *args,
+    flags = [f for f in FLAGS if not (f.startswith("--window-size=")
+                                      and any(a.startswith("--window-size=") for a in args))]
+    proc = subprocess.run([CHROMIUM, *flags, f"--user-data-dir={profile / 'data'}", *args,
                            page.as_uri()], capture_output=True, text=True, timeout=90, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout
@@ -130,31 +133,37 @@ def test_report_renders_with_every_image_and_the_leaderboard_numbers(results, tm
     page = Page(chromium(report / "index.html", tmp_path, "--dump-dom",
                          f"--screenshot={shot}"))
 
-    assert page.sections == ["leaderboard", "profiles", "convergence", "flatness", "levels",
-                             "environment"]
+    assert page.sections == list(SECTIONS)
     assert page.headings == list(SECTIONS.values())
-    # 3 performance profiles + 2 problems × (work units, time)
+    # 2 performance profiles (no memory profile) + 2 problems × (work units, time)
     assert sorted(src for src in page.images if src.startswith("profiles/")) == [
-        "profiles/profile_peak_mem_mb.png", "profiles/profile_time_s.png",
-        "profiles/profile_work_units.png"]
-    assert len(page.images) == 7
+        "profiles/profile_time_s.png", "profiles/profile_work_units.png"]
+    assert len(page.images) == 6
     assert all(not src.startswith(("/", "file:")) and (report / src).is_file()
                for src in page.images)
-    assert page.check == "images 7/7 loaded"  # every <img> has naturalWidth > 0
+    assert page.check == "images 6/6 loaded"  # every <img> has naturalWidth > 0
     scores = page.tables["profiles-scores"]
     assert sorted(r[0] for r in scores[1:]) == ["adam", "rmtr"]
+    summary = page.tables["summary-table"]
+    assert [r[0] for r in summary[1:]] == ["digits_cnn", "peaks_resnet"]
 
     capsys.readouterr()
     assert main(["table", "--out", str(results), "--format", "csv"]) == 0
     board = pd.read_csv(StringIO(capsys.readouterr().out))
     shown = page.tables["leaderboard-table"]
-    assert shown[0] == [header_of(c) for c in board.columns]
-    assert len(shown) == 1 + len(board) == 5
-    for row, (_, record) in zip(shown[1:], board.iterrows()):
-        assert len(row) == len(board.columns)
-        for text, column in zip(row, board.columns):
+    columns = [c for c in board.columns if c not in ("problem", "target")]
+    assert shown[0] == [header_of(c) for c in columns]
+    # grouped: one row naming problem and target per problem, then its solvers
+    groups = [r[0] for r in shown[1:] if len(r) == 1]
+    assert groups == [f"{p} · target: {t}" for p, t in
+                      board[["problem", "target"]].drop_duplicates().itertuples(index=False)]
+    rows = [r for r in shown[1:] if len(r) > 1]
+    assert len(rows) == len(board) == 4
+    for row, (_, record) in zip(rows, board.iterrows()):
+        assert len(row) == len(columns)
+        for text, column in zip(row, columns):
             assert same_cell(text, record[column]), (column, text, record[column])
-    assert "skipped: needs >= 2 levels" in [r[-1] for r in shown[1:]]  # rmtr on 1 level
+    assert "skipped: needs >= 2 levels" in [r[-1] for r in rows]  # rmtr on 1 level
 
     levels = page.tables["levels-rmtr"]
     assert [r[:2] for r in levels[1:]] == [["peaks_resnet", "0"], ["peaks_resnet", "1"],
@@ -177,4 +186,83 @@ def test_the_self_check_names_a_broken_image(results, tmp_path):
     shutil.copytree(results / "report", copy)
     (copy / "digits_cnn-time_s.png").write_bytes(b"not a png")
     page = Page(chromium(copy / "index.html", tmp_path, "--dump-dom"))
-    assert page.check == "images 6/7 loaded; broken: digits_cnn-time_s.png"
+    assert page.check == "images 5/6 loaded; broken: digits_cnn-time_s.png"
+
+
+#: Measures the layout after load (test only, injected into a copy of the page): page
+#: width against the viewport, every table inside a scroll box that reaches its end,
+#: images loaded and no wider than the screen, where the summary sits.
+LAYOUT = """<script>
+window.addEventListener("load", function () {
+  var width = window.innerWidth, out = [];
+  out.push("viewport " + width + " page " + document.documentElement.scrollWidth);
+  var tables = document.getElementsByTagName("table"), bad = [];
+  for (var i = 0; i < tables.length; i++) {
+    var box = tables[i].parentElement, style = getComputedStyle(box);
+    var ok = box.className == "scroll" && style.overflowX == "auto"
+      && box.getBoundingClientRect().right <= width + 1
+      && box.scrollWidth >= tables[i].offsetWidth;
+    if (!ok) { bad.push(tables[i].id || ("#" + i)); }
+  }
+  out.push("tables " + (tables.length - bad.length) + "/" + tables.length + " ok"
+           + (bad.length ? " bad: " + bad.join(",") : ""));
+  var images = document.images, wide = 0, loaded = 0;
+  for (var j = 0; j < images.length; j++) {
+    if (images[j].naturalWidth > 0) { loaded++; }
+    if (images[j].getBoundingClientRect().width > width + 1) { wide++; }
+  }
+  out.push("images " + loaded + "/" + images.length + " loaded, " + wide + " wider");
+  var summary = document.getElementById("summary-table").getBoundingClientRect();
+  out.push("summary " + Math.round(summary.top) + " " + Math.round(summary.bottom));
+  var board = document.getElementById("leaderboard").getBoundingClientRect();
+  out.push("leaderboard " + Math.round(board.top));
+  document.getElementById("check").textContent = out.join("; ");
+  window.parent.postMessage(out.join("; "), "*");
+});
+</script>"""
+#: A page that shows the report in a frame of a given size (headless Chromium's window is
+#: at least 500 px wide, so a phone's 390 px viewport is a frame's) and copies what
+#: :data:`LAYOUT` measured inside it into its own ``#check``.
+FRAME = """<!DOCTYPE html><html><head><meta charset="utf-8"></head><body style="margin:0">
+<iframe src="index.html" style="width:{width}px;height:{height}px;border:0"></iframe>
+<pre id="check"></pre>
+<script>window.addEventListener("message", function (event) {{
+  document.getElementById("check").textContent = event.data; }});</script>
+</body></html>"""
+
+
+def layout(results: Path, scratch: Path, width: int, height: int) -> dict[str, list[str]]:
+    """Open a copy of the report with :data:`LAYOUT` in a ``width`` × ``height`` frame
+    (:data:`FRAME`); the measurements by name (``viewport``, ``tables``, ``images``,
+    ``summary``, ``leaderboard``)."""
+    copy = scratch / f"report-{width}"
+    shutil.copytree(results / "report", copy)
+    index = copy / "index.html"
+    index.write_text(index.read_text("utf-8").replace("</body>", LAYOUT + "</body>"), "utf-8")
+    frame = copy / "frame.html"
+    frame.write_text(FRAME.format(width=width, height=height), "utf-8")
+    dom = chromium(frame, scratch, "--dump-dom",
+                   f"--window-size={max(width, 500) + 20},{height + 100}")
+    text = Page(dom).check
+    return {part.split(" ")[0]: part.split(" ")[1:] for part in text.split("; ")}
+
+
+def test_phone_width_scrolls_tables_and_scales_images(results, tmp_path):
+    """390 px (a phone): the page is no wider than the screen, so nothing is cut off;
+    every table scrolls sideways inside its own box to its last column; every image
+    loads and fits the width."""
+    found = layout(results, tmp_path, 390, 844)
+    viewport, page = int(found["viewport"][0]), int(found["viewport"][2])
+    assert viewport == 390 and page <= viewport, found
+    assert found["tables"][1] == "ok" and "bad:" not in found["tables"], found
+    ok, total = found["tables"][0].split("/")
+    assert ok == total and int(total) >= 5
+    assert found["images"][:4] == ["6/6", "loaded,", "0", "wider"], found
+
+
+def test_first_screen_shows_the_summary(results, tmp_path):
+    """1400 × 900: the summary table is on the first screen, above the leaderboard."""
+    found = layout(results, tmp_path, 1400, 900)
+    top, bottom = map(int, found["summary"])
+    assert 0 < top < bottom <= 900, found
+    assert int(found["leaderboard"][0]) > bottom
