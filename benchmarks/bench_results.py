@@ -1,93 +1,80 @@
 """asv: results tracked across commits, not only times.
 
-``asv run --python=same`` records, per commit,
+Every number here is deterministic (seed 0, one torch thread, the real runner), so a
+change between commits is a change of the code. Each benchmark has one parameter, a
+``"problem solver"`` pair, so asv's default graph shows every pair, and every pair has a
+value: pairs were chosen from the quick suite's results (``make quick``) so that
 
-* ``TrackQuickResults.track_wu_to_target`` — work units to the problem's target of the
-  main multilevel-vs-single-level pairs at quick size (RMTR and TR with the L-SR1
-  subproblem, MG/OPT, nested iteration, Adam), seed 0, no target stop, through the
-  real runner; ``NaN`` when the target is not reached within the quick budget (asv
-  shows it as a failed point, not as a number);
-* ``TrackQuickResults.track_final_metric`` — the target metric at the end of the budget
-  (test accuracy or relative L2 error), so a change is visible even when no solver
-  reaches the target;
-* ``PeakMemSolverStep.peakmem_step`` — peak resident memory of a process that builds
-  ``peaks_resnet`` and takes one step of each solver family.
-
-All numbers but the memory are deterministic (one thread, seeded), so any change
-between commits is a change of the code. ``asv publish`` then writes the HTML pages
-(``.asv/html``) with one graph per benchmark and parameter combination.
+* ``TrackWorkUnitsToTarget.track_wu_to_target`` — the pairs that **reach** their target
+  within the quick budget (every seed of the quick suite): a baseline, trust region and
+  multilevel solvers (stop at the target). NaN would mean the pair no longer reaches it:
+  a regression to look at, shown as a missing point;
+* ``TrackFinalAccuracy.track_final_accuracy`` and
+  ``TrackFinalRelativeError.track_final_rel_l2`` — the final target metric after the
+  whole quick budget where **no** solver reaches the target (so a change shows even
+  there), split by direction: accuracy (higher is better) and relative L2 error (lower
+  is better) are separate benchmarks with units that say so.
 """
 
-import importlib
-import math
-import tempfile
+from ._common import run_pairs
 
-import torch
-
-from ml2bench.runner.spec import RunSpec
-from ml2bench.runner.store import ResultsStore
-from ml2bench.runner.sweep import run_sweep
-from ml2bench.testing import bind
-
-PAIRS_PROBLEMS = ["peaks_resnet[quick=true]", "ellipses_resnet[quick=true]",
-                  "poisson1d_pinn[quick=true]"]
-PAIRS_SOLVERS = ["rmtr[subproblem=lsr1]", "tr[subproblem=lsr1]", "mgopt", "nested", "adam"]
-FAMILIES = ["sgd", "lbfgs", "tr", "rmtr", "mgopt", "nested"]
-#: The leaderboard module, imported as a module: asv would collect its ``time_to_target``
-#: as a timing benchmark if the function were imported by name.
-results_table = importlib.import_module("ml2bench.report.leaderboard")
+#: Pairs that reach their quick target on every seed (``make quick``, December 2026).
+REACHING = ["digits_cnn[quick=true] adam", "ellipses_resnet[quick=true] sgd",
+            "peaks_resnet[quick=true] nested", "poisson2d_pinn[quick=true] tr[subproblem=lsr1]",
+            "poisson2d_pinn[quick=true] rmtr[subproblem=lsr1]",
+            "quadratic_poisson1d[quick=true] rmtr"]
+#: Problems no solver reaches at quick size: final metric of the best single-level and
+#: the best multilevel solver there.
+FINAL_ACCURACY = ["swissroll_resnet[quick=true] lbfgs",
+                  "swissroll_resnet[quick=true] rmtr[subproblem=lsr1]"]
+FINAL_ERROR = ["poisson1d_pinn[quick=true] tr[subproblem=lsr1]",
+               "poisson1d_pinn[quick=true] nested"]
 
 
-class TrackQuickResults:
-    """WU to target and final metric of the quick runs (seed 0, one thread), all run
-    once per commit in ``setup_cache`` through the real runner."""
+class TrackWorkUnitsToTarget:
+    """Work units to the target of the pairs that reach it (one sweep per commit)."""
 
-    params = (PAIRS_PROBLEMS, PAIRS_SOLVERS)
-    param_names = ["problem", "solver"]
+    params = REACHING
+    param_names = ["pair"]
     timeout = 1200
 
     def setup_cache(self):
-        torch.set_num_threads(1)
-        specs = [RunSpec(problem=p, solver=s, seed=0, stop_at_target=False, threads=1)
-                 for p in PAIRS_PROBLEMS for s in PAIRS_SOLVERS]
-        with tempfile.TemporaryDirectory() as out:
-            run_sweep(specs, out, progress=False)
-            rows = ResultsStore(out).load_runs()
-        reached = results_table.time_to_target(rows).set_index("run_id")
-        results = {}
-        for _, final in results_table.final_rows(rows).iterrows():
-            hit = reached.loc[final["run_id"]]
-            key = (final["problem_label"], final["solver_label"])
-            results[key] = (float(hit["wu_to_target"]), float(final[hit["target_metric"]]))
-        return results
+        return run_pairs(REACHING, stop_at_target=True)
 
-    @staticmethod
-    def _canonical(problem, solver):
-        from ml2bench.runner.prepare import prepare
-        columns = prepare(RunSpec(problem=problem, solver=solver, threads=1)).identity_columns
-        return columns["problem_label"], columns["solver_label"]
+    def track_wu_to_target(self, results, pair):
+        return results[pair][0]
 
-    def track_wu_to_target(self, results, problem, solver):
-        value = results[self._canonical(problem, solver)][0]
-        return value if not math.isnan(value) else math.nan
-
-    track_wu_to_target.unit = "WU"
-
-    def track_final_metric(self, results, problem, solver):
-        return results[self._canonical(problem, solver)][1]
-
-    track_final_metric.unit = "test metric"
+    track_wu_to_target.unit = "WU to target (lower is better)"
 
 
-class PeakMemSolverStep:
-    """Peak memory of building ``peaks_resnet`` and taking one step of a solver family."""
+class TrackFinalAccuracy:
+    """Final test accuracy after the quick budget where no solver reaches the target."""
 
-    params = FAMILIES
-    param_names = ["solver"]
+    params = FINAL_ACCURACY
+    param_names = ["pair"]
+    timeout = 1200
 
-    def setup(self, solver):
-        torch.set_num_threads(1)
+    def setup_cache(self):
+        return run_pairs(FINAL_ACCURACY, stop_at_target=False)
 
-    def peakmem_step(self, solver):
-        _, bound, _ = bind("peaks_resnet", solver, seed=0)
-        bound.step()
+    def track_final_accuracy(self, results, pair):
+        return results[pair][1]
+
+    track_final_accuracy.unit = "test accuracy (higher is better)"
+
+
+class TrackFinalRelativeError:
+    """Final test relative L2 error after the quick budget where no solver reaches the
+    target."""
+
+    params = FINAL_ERROR
+    param_names = ["pair"]
+    timeout = 1200
+
+    def setup_cache(self):
+        return run_pairs(FINAL_ERROR, stop_at_target=False)
+
+    def track_final_rel_l2(self, results, pair):
+        return results[pair][1]
+
+    track_final_rel_l2.unit = "test relative L2 error (lower is better)"

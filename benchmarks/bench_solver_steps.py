@@ -1,51 +1,84 @@
-"""asv: time per solver step of each baseline on ``digits_cnn`` and ``peaks_resnet``.
+"""asv: cost of one solver step for every solver family — time, work units, memory.
 
-Run with ``asv run --python=same`` (asv.conf.json uses the existing environment);
-``asv continuous main HEAD`` compares commits.
+Cases (:data:`_common.STEP_CASES`): every built-in solver on ``peaks_resnet[quick=true]``
+(baselines, trust region, multilevel, domain decomposition; the single-level ones on its
+finest level); seed 0, one torch thread.
+
+* ``TimeSolverStep.time_step`` — wall time of one ``solver.step()`` (a mini-batch step,
+  an L-BFGS step of ``max_iter`` iterations, an RMTR V-cycle, an APTS outer step);
+* ``TrackWorkUnitsPerStep.track_work_units`` — work units the first step charges
+  (deterministic: tracks accounting changes);
+* ``TrackSolverStateMemory.track_state_mb`` — what a solver adds above the model and the
+  data: MB of the tensors in its state (``state_dict()``: moments, L-BFGS/L-SR1 pairs,
+  radii, per-level and per-subdomain copies) after three steps (deterministic);
+* ``PeakMemSolverSteps.peakmem_steps`` — asv's peak resident memory of a process that
+  builds the task and takes three steps. On CPU this is dominated by the interpreter,
+  torch and the data (hundreds of MB): watch its changes, not its level; the solver's
+  own share is ``track_state_mb``.
 """
 
-import torch
-
-from ml2bench.testing import bind
-
-BASELINES = ["sgd", "adam", "adamw", "lbfgs", "nested"]
-PROBLEMS = ["digits_cnn", "peaks_resnet"]
+from ._common import STEP_CASES, bound_solver, tensor_megabytes
 
 
 class TimeSolverStep:
-    """Wall time of one ``solver.step()`` (one mini-batch step; one L-BFGS step of
-    ``max_iter`` iterations; one inner step for nested iteration)."""
+    """Wall time of one step, after one warm-up step."""
 
-    params = (PROBLEMS, BASELINES)
-    param_names = ["problem", "solver"]
-    timeout = 120
+    params = STEP_CASES
+    param_names = ["case"]
+    timeout = 300
 
-    def setup(self, problem, solver):
-        torch.set_num_threads(1)
-        self.task, self.solver, self.ledger = bind(problem, solver, seed=0)
-        if not self.solver.supports(self.task)[0]:
-            raise NotImplementedError("solver does not support this problem")  # asv: skip
+    def setup(self, case):
+        self.task, self.solver, self.ledger = bound_solver(case)
         self.solver.step()  # warm-up
 
-    def time_step(self, problem, solver):
+    def time_step(self, case):
         self.solver.step()
 
 
 class TrackWorkUnitsPerStep:
-    """Work units charged by one step (tracks accounting changes across commits)."""
+    """Work units charged by the first step."""
 
-    params = (PROBLEMS, BASELINES)
-    param_names = ["problem", "solver"]
+    params = STEP_CASES
+    param_names = ["case"]
+    timeout = 300
 
-    def setup(self, problem, solver):
-        torch.set_num_threads(1)
-        self.task, self.solver, self.ledger = bind(problem, solver, seed=0)
-        if not self.solver.supports(self.task)[0]:
-            raise NotImplementedError
+    def setup(self, case):
+        self.task, self.solver, self.ledger = bound_solver(case)
 
-    def track_work_units(self, problem, solver):
+    def track_work_units(self, case):
         before = self.ledger.work_units
         self.solver.step()
         return self.ledger.work_units - before
 
-    track_work_units.unit = "WU"
+    track_work_units.unit = "WU per step (lower is cheaper)"
+
+
+class TrackSolverStateMemory:
+    """MB of solver state after three steps (above the model and the data)."""
+
+    params = STEP_CASES
+    param_names = ["case"]
+    timeout = 300
+
+    def setup(self, case):
+        self.task, self.solver, self.ledger = bound_solver(case)
+
+    def track_state_mb(self, case):
+        for _ in range(3):
+            self.solver.step()
+        return tensor_megabytes(self.solver.state_dict())
+
+    track_state_mb.unit = "MB of solver state (lower is better)"
+
+
+class PeakMemSolverSteps:
+    """Peak resident memory of building the task and taking three steps."""
+
+    params = STEP_CASES
+    param_names = ["case"]
+    timeout = 300
+
+    def peakmem_steps(self, case):
+        _, solver, _ = bound_solver(case)
+        for _ in range(3):
+            solver.step()

@@ -61,7 +61,8 @@ import pandas as pd
 import torch
 
 from ml2bench.problems.registry import resolve_problem
-from ml2bench.report.leaderboard import time_to_target
+# imported under a private name: asv collects module names matching time_* as benchmarks
+from ml2bench.report.leaderboard import time_to_target as _time_to_target
 from ml2bench.runner.spec import RunSpec
 from ml2bench.runner.store import ResultsStore
 from ml2bench.runner.sweep import run_sweep
@@ -126,7 +127,7 @@ def build_specs(args) -> tuple[list[RunSpec], list[dict]]:
 
 def summarise(frame: pd.DataFrame) -> dict:
     """``{(problem, solver_label, seed): {wu, wu_par, best, metric, status, ...}}``."""
-    hits = time_to_target(frame).set_index("run_id")
+    hits = _time_to_target(frame).set_index("run_id")
     out = {}
     for run_id, rows in frame.groupby("run_id"):
         rows = rows.sort_values("step")
