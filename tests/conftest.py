@@ -17,6 +17,7 @@ numerics.configure(numerics.PORTABLE)
 
 import torch  # noqa: E402
 
+numerics.apply_torch_flags(numerics.PORTABLE)  # oneDNN off, now that torch is imported
 torch.set_num_threads(1)
 
 os.environ["ML2BENCH_CACHE"] = tempfile.mkdtemp(prefix="ml2bench-test-costs-")

@@ -146,10 +146,12 @@ def _add_reproduce_parser(sub) -> None:
 
 
 def _add_optional_parsers(sub) -> None:
+    from ml2bench.cli.calibrate import add_calibrate_parser
     from ml2bench.cli.landscape_args import add_landscape_parser
     from ml2bench.data.cli import add_data_parser
     add_data_parser(sub)
     add_landscape_parser(sub)
+    add_calibrate_parser(sub)
 
 
 def cmd_list(args) -> int:
@@ -506,6 +508,9 @@ def dispatch(args) -> int:
     if args.command == "landscape":
         from ml2bench.cli.landscape import run_landscape_command
         return run_landscape_command(args)
+    if args.command == "calibrate":
+        from ml2bench.cli.calibrate import run_calibrate_command
+        return run_calibrate_command(args)
     if args.command == "reproduce":
         from ml2bench.reproduce.command import run_reproduce
         return run_reproduce(args, None if args.list else executor_from_args(args))
