@@ -149,19 +149,23 @@ def map_subdomains(ledger, count: int, solve: Callable[[int], Any],
 
     Distributed, the world size must equal ``count``; the charges of the own subdomain
     are recorded, all-gathered and replayed in subdomain order (module docstring).
+    Each subdomain may spend an equal share of the budget left
+    (:meth:`~ml2bench.accounting.ledger.WorkLedger.allowance`): ``solve`` ends its local
+    work when :class:`~ml2bench.accounting.ledger.BudgetExhausted` says the share is used.
     """
     rank, size = world()
+    allowance = ledger.remaining() / count  # each subdomain's share of the budget left
     if size == 1:
         own = []
         with ledger.parallel_phase():
             for d in range(count):
-                with ledger.subdomain(d):
+                with ledger.subdomain(d), ledger.allowance(allowance):
                     own.append(solve(d))
         return own, [share(r) for r in own]
     if size != count:
         raise RuntimeError(f"{size} processes for {count} subdomains: run one process per "
                            "subdomain (--nproc equal to subdomains)")
-    with ledger.recording() as charges:
+    with ledger.recording() as charges, ledger.allowance(allowance):
         result = solve(rank)
     gathered = all_gather((charges, share(result)))
     with ledger.parallel_phase():

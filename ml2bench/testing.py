@@ -62,3 +62,32 @@ def restore(task: Task, solver: Solver, saved: bytes, ledger: WorkLedger | None 
     solver.load_state_dict(state["solver"])
     if ledger is not None:
         ledger.load_state_dict(state["ledger"])
+
+
+#: The problem and number of steps of :func:`solver_fingerprint`.
+FINGERPRINT_PROBLEM = "ellipses_resnet[quick=true]"
+FINGERPRINT_STEPS = 3
+
+
+def solver_fingerprint(label: str, problem: str = FINGERPRINT_PROBLEM,
+                       steps: int = FINGERPRINT_STEPS, seed: int = 0) -> str | None:
+    """SHA-256 of a solver's first ``steps`` steps on ``problem``: every level's
+    parameters (float64 bytes) and the work units after each step; None if the solver
+    does not support the problem.
+
+    Computed in the portable numerics (:mod:`ml2bench.numerics`), so the same on every
+    x86-64-v3 CPU; a change of it means the solver's numbers changed.
+    """
+    import hashlib
+
+    task, solver, ledger = bind(problem, label, seed)
+    if not solver.supports(task)[0]:
+        return None
+    digest = hashlib.sha256()
+    for _ in range(steps):
+        solver.step()
+        solver.export_iterate()
+        for param in all_params(task):
+            digest.update(param.detach().to(torch.float64).cpu().numpy().tobytes())
+        digest.update(repr(ledger.work_units).encode())
+    return digest.hexdigest()

@@ -1,5 +1,5 @@
-"""Test configuration: one intra-op thread (tiny models; avoids oversubscription),
-the level-cost cache in a temporary folder of this session (never ``$HOME``; spawned
+"""Test configuration: portable CPU numerics (:mod:`ml2bench.numerics`), one intra-op
+thread (tiny models; avoids oversubscription), the level-cost cache in a temporary folder of this session (never ``$HOME``; spawned
 workers inherit it), CUDA tests skipped cleanly where no GPU is present."""
 
 import atexit
@@ -8,8 +8,16 @@ import shutil
 import tempfile
 
 import pytest
-import torch
 
+from ml2bench import numerics
+
+# Portable CPU numerics (before torch is imported): the committed numbers the tests
+# compare with are the same bits on every x86-64-v3 CPU, Intel or AMD.
+numerics.configure(numerics.PORTABLE)
+
+import torch  # noqa: E402
+
+numerics.apply_torch_flags(numerics.PORTABLE)  # oneDNN off, now that torch is imported
 torch.set_num_threads(1)
 
 os.environ["ML2BENCH_CACHE"] = tempfile.mkdtemp(prefix="ml2bench-test-costs-")

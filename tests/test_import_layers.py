@@ -21,7 +21,7 @@ LAYERS = {
     "solvers": 3, "flatness": 3,
     "accounting": 2,
     "problems": 1, "hierarchy": 1, "decomposition": 1, "models": 1, "data": 1,
-    "parameters": 0, "parallel": 0, "hessian": 0, "catalogue": 0, "plugins": 0, "labels": 0, "errors": 0, "files": 0, "__init__": 0,
+    "parameters": 0, "parallel": 0, "numerics": 0, "hessian": 0, "catalogue": 0, "plugins": 0, "labels": 0, "errors": 0, "files": 0, "__init__": 0,
 }
 
 

@@ -23,10 +23,22 @@ work units: each all-reduce or broadcast adds the payload size of the vector onc
 (``numel × bytes per element``), whatever the number of subdomains and without the
 ``2(D − 1)/D`` factor of a ring all-reduce — a count of what is exchanged, not a
 network model.
+
+**The budget is a hard limit** (AlgoPerf's rule: the run stops when its budget is used
+up, at its last accepted iterate). A ledger with a ``limit`` refuses, by raising
+:class:`BudgetExhausted` before anything is recorded or computed, every evaluation that
+would take ``work_units`` past it; the runner then puts the solver's last accepted
+iterate back and evaluates it. So no reported metric comes from work beyond the
+budget, and no run overshoots it. Inside a parallel phase each subdomain gets an equal
+share of what is left (:meth:`WorkLedger.allowance`), the same decision in one process
+and under ``torch.distributed``: a subdomain whose share is used up ends its local
+phase (the DD solvers catch the exception there), and the next global evaluation that
+does not fit is refused.
 """
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from contextlib import contextmanager
 from typing import Iterable, Iterator, Sequence
@@ -47,6 +59,16 @@ COMM_KINDS = ("allreduce", "broadcast")
 
 #: The kinds that are Hessian-vector products.
 HVP_KINDS = ("hvp", "hvp_more")
+
+
+#: Relative slack of the budget test (sums of charges round; a budget met exactly by
+#: whole evaluations must not refuse the last one).
+BUDGET_SLACK = 1e-9
+
+
+class BudgetExhausted(Exception):
+    """An evaluation would take the work units past the run's budget (or a subdomain's
+    share of it); raised before the evaluation is recorded or computed."""
 
 
 def payload_bytes(*tensors) -> int:
@@ -79,6 +101,39 @@ class WorkLedger:
         self._phase: dict[int, float] | None = None
         self._subdomain = 0
         self._records: list | None = None
+        #: The budget in work units (``inf``: none); see the module docstring.
+        self.limit = math.inf
+        self._allowance: float | None = None
+        self._spent = 0.0
+        self._replaying = False
+
+    def remaining(self) -> float:
+        """Work units left before the budget."""
+        return self.limit - self.work_units
+
+    def _check_budget(self, wu: float) -> None:
+        """Raise :class:`BudgetExhausted` if charging ``wu`` would pass the limit (or the
+        current subdomain allowance); replayed charges are not checked again."""
+        if self._replaying:
+            return
+        if self._allowance is not None:
+            spent, limit = self._spent + wu, self._allowance
+        else:
+            spent, limit = self.work_units + wu, self.limit
+        if spent > limit + BUDGET_SLACK * max(1.0, abs(limit)):
+            raise BudgetExhausted(f"an evaluation of {wu:.6g} WU would pass the budget "
+                                  f"({self.limit:g} WU)")
+
+    @contextmanager
+    def allowance(self, units: float) -> Iterator[None]:
+        """Charges made inside may add up to at most ``units`` (a subdomain's share of
+        the remaining budget in a parallel phase); more raises :class:`BudgetExhausted`."""
+        previous = (self._allowance, self._spent)
+        self._allowance, self._spent = units, 0.0
+        try:
+            yield
+        finally:
+            self._allowance, self._spent = previous
 
     def charge(self, level: int, kind: str, num_samples: int, scale: float = 1.0) -> float:
         """Record one evaluation; returns the work units it cost.
@@ -95,6 +150,9 @@ class WorkLedger:
             raise ValueError(f"kind {kind!r} takes no scale")
         else:
             wu = num_samples / self.num_train * self.costs[level].of(kind)
+        self._check_budget(wu)
+        if self._allowance is not None:
+            self._spent += wu
         if self._records is not None:  # recorded for a later replay, not applied
             self._records.append((level, kind, int(num_samples), float(scale)))
             return wu
@@ -158,9 +216,14 @@ class WorkLedger:
             self._records = None
 
     def replay(self, records) -> None:
-        """Apply recorded charges in order (same results as charging them then)."""
-        for level, kind, num_samples, scale in records:
-            self.charge(level, kind, num_samples, scale)
+        """Apply recorded charges in order (same results as charging them then; their
+        budget test was made when they were recorded)."""
+        self._replaying = True
+        try:
+            for level, kind, num_samples, scale in records:
+                self.charge(level, kind, num_samples, scale)
+        finally:
+            self._replaying = False
 
     def count(self, kind: str | Iterable[str], level: int | None = None) -> int:
         """Number of evaluations of ``kind`` (one kind or several) on ``level``, or on

@@ -70,6 +70,7 @@ def build_parser() -> Parser:
                      help="run the one DD run truly parallel: D processes (D = the solver's "
                           "subdomains) under torch.distributed, started with torchrun")
     add_executor_arguments(run)
+    add_numerics_argument(run)
 
     _add_tune_parser(sub)
 
@@ -120,6 +121,7 @@ def _add_tune_parser(sub) -> None:
     tune.add_argument("--quick", action="store_true", help="quick sizes for every problem")
     tune.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_executor_arguments(tune)
+    add_numerics_argument(tune)
 
 
 def _add_reproduce_parser(sub) -> None:
@@ -140,13 +142,16 @@ def _add_reproduce_parser(sub) -> None:
     reproduce.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     reproduce.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_executor_arguments(reproduce)
+    add_numerics_argument(reproduce)
 
 
 def _add_optional_parsers(sub) -> None:
+    from ml2bench.cli.calibrate import add_calibrate_parser
     from ml2bench.cli.landscape_args import add_landscape_parser
     from ml2bench.data.cli import add_data_parser
     add_data_parser(sub)
     add_landscape_parser(sub)
+    add_calibrate_parser(sub)
 
 
 def cmd_list(args) -> int:
@@ -509,17 +514,35 @@ def dispatch(args) -> int:
     if args.command == "landscape":
         from ml2bench.cli.landscape import run_landscape_command
         return run_landscape_command(args)
+    if args.command == "calibrate":
+        from ml2bench.cli.calibrate import run_calibrate_command
+        return run_calibrate_command(args)
     if args.command == "reproduce":
         from ml2bench.reproduce.command import run_reproduce
         return run_reproduce(args, None if args.list else executor_from_args(args))
     return COMMANDS[args.command](args)
 
 
+def add_numerics_argument(parser) -> None:
+    """``--numerics portable|native`` (:mod:`ml2bench.numerics`) for a computing command."""
+    from ml2bench.numerics import MODE_VARIABLE, MODES, PORTABLE
+    parser.add_argument("--numerics", choices=MODES, default=None,
+                        help=f"CPU kernels: {PORTABLE} (default; bit-identical numbers on "
+                             "every x86-64-v3 CPU, Intel or AMD) or native (the CPU's fastest "
+                             f"kernels; numbers depend on the CPU); default ${MODE_VARIABLE} "
+                             f"or {PORTABLE}")
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: parse, dispatch, turn user errors into one line and exit status 2."""
+    """Entry point: parse, dispatch, turn user errors into one line and exit status 2.
+
+    The CPU numerics (:func:`ml2bench.numerics.configure`) are chosen before anything
+    imports torch."""
+    from ml2bench import numerics
     try:
         args = build_parser().parse_args(argv)
         args.argv = list(sys.argv[1:] if argv is None else argv)
+        numerics.configure(getattr(args, "numerics", None))
         return dispatch(args)
     except UserError as error:
         print(f"ml2bench: error: {error}", file=sys.stderr)

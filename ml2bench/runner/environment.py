@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 import ml2bench
+from ml2bench.numerics import environment_columns
 
 
 @lru_cache(maxsize=1)
@@ -32,10 +33,13 @@ def device_name(device: torch.device) -> str:
 
 
 def environment(device: torch.device) -> dict:
-    """``ml2bench_version, git_commit, torch_version, device, device_name, num_threads,
-    hostname, started_at``."""
+    """``ml2bench_version, git_commit, torch_version, device, device_name, num_threads``,
+    what decides the numbers on this CPU (:func:`ml2bench.numerics.environment_columns`:
+    ``numerics, cpu_model, cpu_isa, cpu_capability, blas, onednn``), ``hostname,
+    started_at``."""
     return {"ml2bench_version": ml2bench.__version__, "git_commit": git_commit(),
             "torch_version": torch.__version__, "device": str(device),
             "device_name": device_name(device), "num_threads": torch.get_num_threads(),
+            **environment_columns(device.type),
             "hostname": socket.gethostname(),
             "started_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}

@@ -12,6 +12,12 @@ The loop only sequences named parts:
 * :class:`~ml2bench.flatness.run_metrics.RunMetrics` — checkpoint and end-of-run
   flatness metrics.
 
+The budget is a hard limit (AlgoPerf's rule): the ledger refuses any evaluation past it
+(:class:`~ml2bench.accounting.ledger.BudgetExhausted`), the step in progress is given up
+and the solver's last accepted iterate (:meth:`~ml2bench.solvers.base.Solver.restore`)
+is the run's final one, evaluated with status ``budget`` and ``info_budget_cut = 1``. So
+``work_units ≤ budget`` in every row, and no metric comes from work beyond it.
+
 Evaluations at checkpoints are timed separately (``eval_time_s``) and never charged to
 the ledger (benchopt's callback rule). A failing run records ``status=failed`` with its
 error and the rows evaluated so far.
@@ -26,7 +32,8 @@ import traceback
 
 import torch
 
-from ml2bench.accounting.ledger import WorkLedger
+from ml2bench import numerics
+from ml2bench.accounting.ledger import BudgetExhausted, WorkLedger
 from ml2bench.accounting.oracle import Oracle
 from ml2bench.accounting.precision import Precision
 from ml2bench.errors import UserError
@@ -83,6 +90,7 @@ class RunLoop:
         self.checkpoint = RunCheckpoint(store, prepared.run_id, prepared.config_hash)
         self.ledger = WorkLedger([lv.cost for lv in self.task.hierarchy.levels],
                                  self.task.num_train)
+        self.ledger.limit = budget  # a hard limit: no evaluation past it
         self.oracle = Oracle(self.task, self.ledger, Precision(self.spec.precision,
                                                                self.device.type))
         self.env = environment(self.device)
@@ -223,12 +231,21 @@ class RunLoop:
         idle, work_units = 0, self.ledger.work_units
         while status is None:
             start = time.perf_counter()
-            self.info = self.solver.step()
+            snapshot = self.solver.snapshot()
+            try:
+                self.info = self.solver.step()
+            except BudgetExhausted:  # the budget ends inside this step: its last accepted
+                self.solver.restore(snapshot)  # iterate is the run's final one
+                self.info = {"budget_cut": 1.0}
+                status = "budget"
             if cuda:
                 torch.cuda.synchronize(self.device)
             self.time_s += time.perf_counter() - start
             self.time_s = from_rank0(self.time_s)  # distributed: one clock, same stops
             self.step += 1
+            if status is not None:
+                self.evaluate()
+                return status
             idle = idle + 1 if self.ledger.work_units == work_units else 0
             work_units = self.ledger.work_units
             if idle >= STALL_STEPS:  # no work, so no change: the solver cannot go on
@@ -282,6 +299,8 @@ def execute(prepared: PreparedRun, store: ResultsStore) -> str:
     metrics = RunMetrics.parse(prepared.spec.metrics).end_of_run
     if store.is_finished(prepared.run_id, prepared.config_hash, metrics):
         return "up-to-date"
+    if resolve_device(prepared.spec.device).type == "cpu":
+        numerics.ensure(prepared.spec.numerics or numerics.current())
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(prepared.spec.threads or 1)
     loop = None

@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from ml2bench import numerics
 from ml2bench.errors import UserError
 from ml2bench.flatness.run_metrics import RunMetrics
 from ml2bench.labels import format_label
@@ -112,6 +113,17 @@ def apply_precision(spec: RunSpec, values: dict[str, Any],
     return spec, values, precision
 
 
+def check_numerics(mode: str | None, device: torch.device) -> str:
+    """The run's CPU numerics: ``mode`` checked, None → this process's mode
+    (:func:`ml2bench.numerics.current`); ``native`` on a GPU (the mode pins CPU kernels)."""
+    if device.type != "cpu":
+        return numerics.NATIVE
+    mode = numerics.current() if mode is None else mode
+    if mode not in numerics.MODES:
+        raise UserError(f"unknown numerics {mode!r}; valid: {', '.join(numerics.MODES)}")
+    return mode
+
+
 def canonical_problem_label(problem_spec: ProblemSpec, values: dict[str, Any]) -> str:
     """The shortest label that resolves to ``values``: ``name[quick=true,...]`` or
     ``name[...]`` with the parameters that differ from that baseline (ties: without
@@ -164,6 +176,7 @@ def prepare(spec: RunSpec, jobs: int = 1, remote: bool = False) -> PreparedRun:
     device = torch.device(spec.device) if remote and spec.device.startswith("cuda") \
         else resolve_device(spec.device)
     spec, values, precision = apply_precision(spec, values, device)
+    spec = replace(spec, numerics=check_numerics(spec.numerics, device))
     family = family_of(problem_spec)
     if spec.budget is not None:
         values = {**values, "budget": float(spec.budget)}
@@ -174,7 +187,7 @@ def prepare(spec: RunSpec, jobs: int = 1, remote: bool = False) -> PreparedRun:
     params = {k: v for k, v in values.items() if k != "quick"}
     identity = spec.identity(problem_spec.version, params, solver.hparams)
     identity.update(problem=problem_label, solver=solver.label, budget=values["budget"],
-                    device=str(device))
+                    device=str(device), solver_version=solver.version)
     digest = config_hash(identity)
     options = {k: v for k, v in identity.items() if k not in _NOT_OPTIONS}
     setting = config_hash({k: v for k, v in identity.items() if k != "seed"})
@@ -182,7 +195,8 @@ def prepare(spec: RunSpec, jobs: int = 1, remote: bool = False) -> PreparedRun:
     columns = {"run_id": rid, "config_hash": digest, "problem": problem_spec.name,
                "problem_version": problem_spec.version,
                "problem_params": json.dumps(params, sort_keys=True),
-               "solver": solver.name, "solver_label": solver.label,
+               "solver": solver.name, "solver_version": solver.version,
+               "solver_label": solver.label,
                "solver_params": json.dumps(solver.hparams, sort_keys=True, default=str),
                "seed": spec.seed, "setting_hash": setting, "problem_label": problem_label,
                "run_options": json.dumps(options, sort_keys=True, default=str),

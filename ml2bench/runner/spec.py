@@ -27,6 +27,9 @@ class RunSpec:
     ``problem[dtype=...]``) or ``bf16``/``fp16`` (float32 parameters, autocast evaluations,
     :mod:`ml2bench.accounting.precision`). It enters the identity only when not ``None``,
     so runs without it keep their config hashes.
+    ``numerics``: ``portable`` or ``native`` CPU kernels (:mod:`ml2bench.numerics`; None:
+    the process's mode, fixed by :func:`~ml2bench.runner.prepare.prepare`; ``native`` on
+    a GPU, where the mode pins nothing); part of the identity, since results depend on it.
     """
 
     problem: str
@@ -40,6 +43,7 @@ class RunSpec:
     metrics: tuple[str, ...] = field(default_factory=tuple)
     threads: int | None = None
     precision: str | None = None
+    numerics: str | None = None
 
     def identity(self, problem_version: int, problem_params: dict, solver_params: dict) -> dict:
         """Everything that determines the numbers of the run (hashed into ``config_hash``).

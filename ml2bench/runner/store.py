@@ -26,14 +26,15 @@ if TYPE_CHECKING:
     import pandas as pd
 
 IDENTITY = ["run_id", "config_hash", "problem", "problem_version", "problem_params", "solver",
-            "solver_label", "solver_params", "seed", "setting_hash", "problem_label",
+            "solver_version", "solver_label", "solver_params", "seed", "setting_hash", "problem_label",
             "run_options", "precision"]
 PROGRESS = ["step", "epoch", "work_units", "work_units_parallel", "comm_bytes", "grad_evals",
             "hvp_evals", "time_s", "eval_time_s", "peak_mem_mb"]
 METRICS = ["train_loss", "test_loss", "test_acc", "test_rel_l2", "grad_norm", "grad_norm_rel"]
 STATUS = ["status", "error"]
 ENVIRONMENT = ["ml2bench_version", "git_commit", "torch_version", "device", "device_name",
-               "num_threads", "hostname", "started_at"]
+               "num_threads", "numerics", "cpu_model", "cpu_isa", "cpu_capability", "blas",
+               "onednn", "hostname", "started_at"]
 COLUMNS = IDENTITY + PROGRESS + METRICS + STATUS + ENVIRONMENT
 STATUSES = ("ok", "diverged", "failed", "timeout", "budget", "target", "stalled", "skipped")
 

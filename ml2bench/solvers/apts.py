@@ -95,7 +95,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ml2bench.accounting.ledger import payload_bytes
+from ml2bench.accounting.ledger import BudgetExhausted, payload_bytes
 from ml2bench.decomposition import DataDecomposition, ParameterDecomposition
 from ml2bench.decomposition.base import balanced_bounds
 from ml2bench.errors import UserError
@@ -185,20 +185,26 @@ class APTSBase(Solver):
         """Subdomain ``d``'s local trust-region iterations from ``θ_k`` (``point``, with
         the global gradient) within ``radius`` = Δ/D; a function of its inputs and the
         subdomain's L-SR1 memory only."""
-        objective, start, to_global = self.local_problem(d, batch_indices, point)
+        try:
+            objective, start, to_global = self.local_problem(d, batch_indices, point)
+        except BudgetExhausted:  # no share of the budget left for this subdomain
+            return LocalResult(torch.zeros_like(point.x), 0.0, radius, 0)
         config = dataclasses.replace(self.config, max_radius=radius,
                                      min_radius=min(self.config.min_radius, radius))
         current, local_radius, accepted = start, radius, 0
         steps = self.hparams["local_steps"]
-        for i in range(steps):
-            result = trust_region_iteration(objective, current, local_radius, config,
-                                            self.local_memories[d],
-                                            trial_grad=i < steps - 1)
-            local_radius = result.radius
-            accepted += int(result.accepted)
-            current = result.point
-            if result.accepted and current.grad is None and i < steps - 1:
-                current = objective.ensure_grad(current)
+        try:
+            for i in range(steps):
+                result = trust_region_iteration(objective, current, local_radius, config,
+                                                self.local_memories[d],
+                                                trial_grad=i < steps - 1)
+                local_radius = result.radius
+                accepted += int(result.accepted)
+                current = result.point
+                if result.accepted and current.grad is None and i < steps - 1:
+                    current = objective.ensure_grad(current)
+        except BudgetExhausted:  # the subdomain's share is used: its last accepted iterate
+            pass
         decrease = start.value - current.value if accepted else 0.0
         return LocalResult(to_global(current.x - start.x), decrease, local_radius, accepted)
 

@@ -90,6 +90,10 @@ class Solver:
     description: ClassVar[str] = ""
     reference: ClassVar[str] = ""
     params: ClassVar[dict[str, Param]] = {}
+    #: The solver's version: part of every run's identity, bumped whenever a change
+    #: changes the solver's numbers, so stored results never go silently stale
+    #: (guarded by the fingerprints of ``tests/solvers/test_solver_versions.py``).
+    version: ClassVar[int] = 1
 
     def __init__(self, **params: Any) -> None:
         self.hparams = ParamSet.validate(self.name, self.params, params).values
@@ -156,6 +160,23 @@ class Solver:
     def epoch(self) -> float:
         """Passes over the training data drawn by the solver's sampler."""
         return self.sampler.epoch if self.sampler is not None else 0.0
+
+    # -- the budget ends inside a step --------------------------------------------------
+    def snapshot(self) -> Any:
+        """The iterate before a step (every level's model state), for :meth:`restore`.
+
+        The runner takes one before each step: when the budget ends inside the step
+        (:class:`~ml2bench.accounting.ledger.BudgetExhausted`), the step is given up and
+        the run ends at its last accepted iterate."""
+        return [{k: v.detach().clone() for k, v in level.model.state_dict().items()}
+                for level in self.task.hierarchy.levels]
+
+    def restore(self, snapshot: Any) -> None:
+        """Put the last accepted iterate back into the models after a step cut by the
+        budget: the iterate of :meth:`snapshot` (subclasses that accept iterates inside a
+        step, e.g. RMTR's fine-level steps within a cycle, load the later one)."""
+        for level, state in zip(self.task.hierarchy.levels, snapshot):
+            level.model.load_state_dict(state)
 
     # -- state ---------------------------------------------------------------------------
     #: Whether the solver runs one process per subdomain under ``torch.distributed``

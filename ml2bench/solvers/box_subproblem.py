@@ -135,6 +135,8 @@ def box_subproblem(g: Tensor, matvec: MatVec, lower: Tensor, upper: Tensor, *,
     Returns
     -------
     SubproblemResult
+        A step with ``lower ≤ s ≤ upper`` exactly in floating point (every update of
+        ``s`` is a projection onto the box, so rounding cannot leave it);
         ``predicted_reduction = m(0) − m(s) ≥ 0``; ``hit_boundary``: some variable is at a
         bound; ``negative_curvature``: a direction with ``pᵀBp ≤ 0`` was met;
         ``iterations``: Cauchy steps plus CG iterations; ``num_matvecs``.
@@ -179,12 +181,13 @@ def box_subproblem(g: Tensor, matvec: MatVec, lower: Tensor, upper: Tensor, *,
             break  # unbounded along the projected gradient: leave s as it is
         taken = False
         while alpha > first and matvecs < max_iter:
-            step = torch.clamp(s + alpha * direction, lower, upper) - s
+            projected = torch.clamp(s + alpha * direction, lower, upper)
+            step = projected - s
             Bstep = matvec(step)
             matvecs += 1
             change = _dot(r, step) + 0.5 * _dot(step, Bstep)
-            if change <= MU0 * _dot(r, step):
-                s, r, taken = s + step, r + Bstep, True
+            if change <= MU0 * _dot(r, step):  # s + step may round off the box: take the
+                s, r, taken = projected, r + Bstep, True  # projected point itself
                 break
             alpha = 0.5 * alpha
         if not taken:  # exact on the first segment: the model decreases on [0, α₁]
@@ -213,7 +216,7 @@ def box_subproblem(g: Tensor, matvec: MatVec, lower: Tensor, upper: Tensor, *,
                 s = torch.clamp(s + limit * p, lower, upper)
                 r = r + limit * Bp
                 break
-            s = s + alpha * p
+            s = torch.clamp(s + alpha * p, lower, upper)  # α < limit: a clamp of rounding
             r = r + alpha * Bp
             rf = torch.where(free, r, torch.zeros_like(r))
             rr_next = _dot(rf, rf)

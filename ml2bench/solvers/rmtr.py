@@ -339,6 +339,8 @@ class RMTR(MultilevelSolver):
             it = self._iteration(level, objective, point, reach, region, config)
             self.logs[level].record(it, reach)
             point, radius = it.point, _next_radius(radius, it.radius, it.accepted)
+            if level == 0 and it.accepted:
+                self._accepted = point
             successes += int(it.accepted)
             if math.isnan(it.rho) and it.step_norm == 0.0:
                 break  # stationary point of the model
@@ -425,6 +427,8 @@ class RMTR(MultilevelSolver):
             log.coarse_accepted += 1
             log.correction_decrease += point.value - trial.value
             point = trial
+            if level == 0:
+                self._accepted = point
         return point, _next_radius(radius, new_radius, accepted)
 
     # -- the solver step -------------------------------------------------------------
@@ -433,6 +437,7 @@ class RMTR(MultilevelSolver):
                                                   self.state.point)
         point = objective.ensure_grad(point)
         self.logs = [LevelLog() for _ in range(self.num_levels)]
+        self._accepted = None  # the last fine iterate accepted in this cycle
         start_value = point.value
         point, radius = self._cycle(0, objective, point, self.state.radius,
                                     self._finest_region(), self.hparams["cycle"])
@@ -446,6 +451,15 @@ class RMTR(MultilevelSolver):
         return {"batch_loss": point.value, "radius": radius, "rho": self.logs[0].rho,
                 "accepted": float(accepted), "batch_size": float(self.sampler.batch_size),
                 **flat_diagnostics(self.logs)}
+
+    def restore(self, snapshot) -> None:
+        """The budget ended inside a cycle: the last fine iterate accepted in it (a
+        fine smoothing step or a coarse correction passed its ratio test), else the
+        cycle's start."""
+        super().restore(snapshot)
+        accepted = getattr(self, "_accepted", None)
+        if accepted is not None:
+            load_vector(self.oracle.model(0), accepted.x)
 
     def stateful_parts(self) -> dict:
         parts = super().stateful_parts()

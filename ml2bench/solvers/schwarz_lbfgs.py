@@ -58,7 +58,7 @@ import torch
 from torch import Tensor
 from torch.optim.lbfgs import _strong_wolfe
 
-from ml2bench.accounting.ledger import payload_bytes
+from ml2bench.accounting.ledger import BudgetExhausted, payload_bytes
 from ml2bench.decomposition import ParameterDecomposition
 from ml2bench.decomposition.parameters import model_layers
 from ml2bench.errors import UserError
@@ -171,16 +171,19 @@ class SchwarzLBFGS(Solver):
         local = SubdomainObjective(objective, self.decomposition, d, base)
         z = self.decomposition.restrict(base, d)
         point = Point(z, value, grad)
-        if grad is None and self.hparams["local_steps"] > 0:
-            point = Point(z, *local.value_and_grad(z))
         memory = self.state.local_memories[d]
         accepted = 0
-        for _ in range(self.hparams["local_steps"]):
-            new = lbfgs_step(local, point, memory, self.local_hparams)
-            if new is point:
-                break  # no decrease (or zero gradient): the local solve has stalled
-            accepted += 1
-            point = new
+        try:
+            if grad is None and self.hparams["local_steps"] > 0:
+                point = Point(z, *local.value_and_grad(z))
+            for _ in range(self.hparams["local_steps"]):
+                new = lbfgs_step(local, point, memory, self.local_hparams)
+                if new is point:
+                    break  # no decrease (or zero gradient): the local solve has stalled
+                accepted += 1
+                point = new
+        except BudgetExhausted:  # the subdomain's share of the budget is used: its last
+            pass  # accepted iterate
         return point.x, {"decrease": value - point.value, "accepted": float(accepted),
                          "evaluations": float(local.evaluations)}
 
