@@ -57,7 +57,7 @@ Y_LABELS = {"train_loss": "training loss", "test_acc": "test accuracy",
             "loss_gap": "training loss − exact minimum (f − f*)"}
 MAX_GRID_POINTS = 400
 #: Bumped when the drawing changes, so that cached PNGs are redrawn.
-PLOT_VERSION = 3
+PLOT_VERSION = 4
 
 
 def optimal_loss(problem: str, problem_params) -> float | None:

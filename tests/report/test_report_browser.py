@@ -1,7 +1,7 @@
 """The report folder in a real browser: headless Chromium (Debian's ``chromium``).
 
 A tiny real sweep (``digits_cnn`` and ``peaks_resnet`` at quick size, ``adam`` and
-``rmtr``, half a work unit, one seed, ``sharp_avg`` flatness) feeds ``ml2bench report``;
+``mgopt``, one work unit, one seed, ``sharp_avg`` flatness) feeds ``ml2bench report``;
 Chromium opens ``report/index.html`` from disk and the test checks the DOM after load:
 the page renders its sections, the page's self-check says every ``<img>`` loaded
 (``naturalWidth > 0``), the leaderboard table holds the numbers of ``ml2bench table
@@ -107,8 +107,8 @@ def results(tmp_path_factory) -> Path:
     """A tiny real results folder with its report written by ``ml2bench report``."""
     out = tmp_path_factory.mktemp("browser") / "results"
     code = main(["run", "--problem", "digits_cnn[quick=true]", "--problem",
-                 "peaks_resnet[quick=true]", "--solver", "adam", "--solver", "rmtr",
-                 "--budget", "0.5", "--seeds", "0", "--metrics", "sharp_avg",
+                 "peaks_resnet[quick=true]", "--solver", "adam", "--solver", "mgopt",
+                 "--budget", "1", "--seeds", "0", "--metrics", "sharp_avg",
                  "--out", str(out), "--no-progress"])
     assert code == 0
     assert main(["report", "--out", str(out)]) == 0
@@ -143,7 +143,7 @@ def test_report_renders_with_every_image_and_the_leaderboard_numbers(results, tm
                for src in page.images)
     assert page.check == "images 6/6 loaded"  # every <img> has naturalWidth > 0
     scores = page.tables["profiles-scores"]
-    assert sorted(r[0] for r in scores[1:]) == ["adam", "rmtr"]
+    assert sorted(r[0] for r in scores[1:]) == ["adam", "mgopt"]
     summary = page.tables["summary-table"]
     assert [r[0] for r in summary[1:]] == ["digits_cnn", "peaks_resnet"]
 
@@ -163,11 +163,10 @@ def test_report_renders_with_every_image_and_the_leaderboard_numbers(results, tm
         assert len(row) == len(columns)
         for text, column in zip(row, columns):
             assert same_cell(text, record[column]), (column, text, record[column])
-    assert "skipped: needs >= 2 levels" in [r[-1] for r in rows]  # rmtr on 1 level
+    assert "skipped: needs >= 2 levels" in [r[-1] for r in rows]  # mgopt on 1 level
 
-    levels = page.tables["levels-rmtr"]
-    assert [r[:2] for r in levels[1:]] == [["peaks_resnet", "0"], ["peaks_resnet", "1"],
-                                           ["peaks_resnet", "2"]]
+    levels = page.tables["levels-mgopt"]  # a cycle fits in 1 WU (an RMTR cycle does not)
+    assert [r[:2] for r in levels[1:]] == [["peaks_resnet", "1"], ["peaks_resnet", "2"]]
     environment = page.tables["environment-table"]
     assert len(environment) == 2 and environment[1][0] == "E1"
     assert environment[1][environment[0].index("runs")] == "4"
