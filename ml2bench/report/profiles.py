@@ -301,7 +301,8 @@ def profile_figure(table: pd.DataFrame, measure: str, r_max: float = R_MAX) -> F
             continue
         # colour, line style and marker follow the label and its family; width the rank
         handles[solver], = ax.step(taus, rho[solver], where="post", linewidth=width[solver],
-                alpha=0.9, markersize=5, label=f"{solver} (B = {scores[solver]:.3f})",
+                alpha=0.9, markersize=5, markevery=max(1, len(taus) // 6),
+                label=f"{solver} (B = {scores[solver]:.3f})",
                 **styles[solver])
     ax.set_xscale("log", base=2)
     ax.set_xlim(1, r_max)
