@@ -17,6 +17,9 @@ KEYS = {"ml2bench_version": "ml2bench", "git_commit": "git commit",
         "torch_version": "torch", "device": "device", "device_name": "device name",
         "num_threads": "threads", "hostname": "host"}
 MISSING = "—"
+#: What decides a CPU's numbers (issue 17's environment columns), shown where recorded.
+NUMERICS_HEADERS = {"cpu_model": "CPU", "cpu_capability": "CPU capability", "blas": "BLAS",
+                    "onednn": "oneDNN", "numerics": "numerics"}
 
 
 def _text(value) -> str:
@@ -45,15 +48,17 @@ def environments(df: pd.DataFrame) -> pd.DataFrame:
     -------
     pandas.DataFrame
         Columns ``environment`` (``E1``, ``E2``, … in order of first start), the
-        headers of :data:`KEYS`, ``started`` (first – last start time of its runs),
+        headers of :data:`KEYS` and of the :data:`NUMERICS_HEADERS` columns the results
+        have, ``started`` (first – last start time of its runs),
         ``runs`` (how many) and ``used by`` (the problems and solvers they ran).
     """
-    columns = ["environment", *KEYS.values(), "started", "runs", "used by"]
+    shown = {**KEYS, **{c: h for c, h in NUMERICS_HEADERS.items() if c in df}}
+    columns = ["environment", *shown.values(), "started", "runs", "used by"]
     if df.empty:
         return pd.DataFrame(columns=columns)
     finals = final_rows(df.assign(_problem=problem_labels(df)))
     keys = pd.DataFrame({header: (finals[c].map(_text) if c in finals else MISSING)
-                         for c, header in KEYS.items()}, index=finals.index)
+                         for c, header in shown.items()}, index=finals.index)
     started = finals["started_at"].map(_text) if "started_at" in finals else \
         pd.Series(MISSING, index=finals.index)
     finals = finals.assign(_started=started, _key=keys.apply(tuple, axis=1))
@@ -62,7 +67,7 @@ def environments(df: pd.DataFrame) -> pd.DataFrame:
         times = sorted(t for t in runs["_started"] if t != MISSING)
         span = (times[0] if times[0] == times[-1] else f"{times[0]} – {times[-1]}") \
             if times else MISSING
-        records.append({**dict(zip(KEYS.values(), key)), "started": span,
+        records.append({**dict(zip(shown.values(), key)), "started": span,
                         "runs": len(runs), "used by": _used_by(runs),
                         "_first": times[0] if times else ""})
     table = pd.DataFrame(records).sort_values("_first", kind="stable")

@@ -270,7 +270,7 @@ def profiles_section(df: pd.DataFrame, out_dir: str | Path,
         return None
     folder = Path(out_dir) / PROFILES
     images = [f"{PROFILES}/{path.name}" for path in write_profiles(tables, folder, R_MAX)]
-    _write_table(folder, "scores", scores, ranked=True)
+    _write_table(folder, "scores", scores)
     parts = ['<p class="note">Dolan–Moré profiles over the problems: ρ(τ) is the share of '
              "problems on which a solver is within a factor τ of the best one; B is "
              "AlgoPerf's integrated score, the mean of ρ over τ in [1, r<sub>max</sub>] "
@@ -318,8 +318,9 @@ def environment_section(table: pd.DataFrame, warning: str | None = None) -> Sect
     shown = table.assign(**{"git commit": table["git commit"].map(lambda c: str(c)[:12])})
     shown = shown.assign(**{"used by": table["used by"].map(_used_count)})
     parts = ['<p class="note">Every number above comes from the runs listed here: software '
-             "version, git commit, torch, device, thread count and host of each distinct "
-             "environment, with the start times of its runs (full commit hashes and the "
+             "version, git commit, torch, device, thread count, host and (where recorded) "
+             "CPU, kernels and numerics mode of each distinct environment, with the start "
+             "times of its runs (full commit hashes and the "
              'problem · solver pairs of each: <a href="environments.csv">CSV</a>).</p>']
     if warning:
         parts.append(f'<p class="warning">{html.escape(warning)}</p>')
