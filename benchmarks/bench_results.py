@@ -12,8 +12,9 @@ value: pairs were chosen from the quick suite's results (``make quick``) so that
 * ``TrackFinalAccuracy.track_final_accuracy`` and
   ``TrackFinalRelativeError.track_final_rel_l2`` — the final target metric after the
   whole quick budget of pairs that do **not** reach the target (so a change shows even
-  there; multilevel solvers on problems where they trail), split by direction: accuracy (higher is better) and relative L2 error (lower
-  is better) are separate benchmarks with units that say so.
+  there; multilevel solvers on problems where they trail), split by direction:
+  accuracy (higher is better) and relative L2 error (lower is better) are separate
+  benchmarks with units that say so.
 """
 
 from ._common import run_pairs

@@ -3,11 +3,13 @@
 One figure per problem; per solver label a colour from the colour-blind-safe Okabe–Ito
 palette and the line style and marker of its family (baseline, trust region,
 multilevel, domain decomposition: :mod:`ml2bench.report.families`), so that families
-are told apart without colour; one legend below the panels, outside the data. For each solver the seeds'
-curves are linearly interpolated onto a common x grid (the union of their checkpoint
-positions, thinned to at most :data:`MAX_GRID_POINTS`); a seed contributes only
-between its first and last checkpoint (no extrapolation). The line is the median over
-the seeds present at each x, the shaded band their min–max range.
+are told apart without colour; one legend below the panels, outside the data.
+
+For each solver the seeds' curves are linearly interpolated onto a common x grid (the
+union of their checkpoint positions, thinned to at most :data:`MAX_GRID_POINTS`); a
+seed contributes only between its first and last checkpoint (no extrapolation). The
+line is the median over the seeds present at each x, the shaded band their min–max
+range.
 
 Panels: the training loss; the test metric (``test_acc``, linear scale, or
 ``test_rel_l2``, log scale); and, for problems whose target is on another metric (the
