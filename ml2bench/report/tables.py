@@ -19,7 +19,7 @@ HEADERS = {
     "wu_to_target": "WU to target", "time_to_target_s": "time to target [s]",
     "reached": "reached", "param_norm": "‖θ‖",
     "score_work_units": "B (WU to target)", "score_time_s": "B (time to target)",
-    "score_peak_mem_mb": "B (peak memory)", "solved": "solved",
+    "solved": "solved",
 }
 FORMATS = ("md", "csv", "latex")
 
