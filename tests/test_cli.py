@@ -126,7 +126,7 @@ def test_a_real_process_exits_non_zero_without_traceback():
 
 def test_results_parquet_round_trips_through_pandas(capsys, tmp_path):
     run_cli(capsys, "run", "--problem", "quadratic_poisson1d[quick=true]", "--solver", "lbfgs",
-            "--budget", "3", "--out", str(tmp_path), "--no-progress")
+            "--budget", "6", "--out", str(tmp_path), "--no-progress")  # one 6-WU step
     frame = pd.read_parquet(next((tmp_path / "runs").glob("*.parquet")))
     assert frame["problem_version"].iloc[0] == 1
     assert frame["grad_norm_rel"].iloc[0] == 1.0

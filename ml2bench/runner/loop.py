@@ -15,7 +15,8 @@ The loop only sequences named parts:
 The budget is a hard limit (AlgoPerf's rule): the ledger refuses any evaluation past it
 (:class:`~ml2bench.accounting.ledger.BudgetExhausted`), the step in progress is given up
 and the solver's last accepted iterate (:meth:`~ml2bench.solvers.base.Solver.restore`)
-is the run's final one, evaluated with status ``budget`` and ``info_budget_cut = 1``. So
+is the run's final one, evaluated with status ``budget``, the last whole step's
+diagnostics and ``info_budget_cut = 1``. So
 ``work_units ≤ budget`` in every row, and no metric comes from work beyond it.
 
 Evaluations at checkpoints are timed separately (``eval_time_s``) and never charged to
@@ -236,7 +237,7 @@ class RunLoop:
                 self.info = self.solver.step()
             except BudgetExhausted:  # the budget ends inside this step: its last accepted
                 self.solver.restore(snapshot)  # iterate is the run's final one
-                self.info = {"budget_cut": 1.0}
+                self.info = {**self.info, "budget_cut": 1.0}  # the last whole step's
                 status = "budget"
             if cuda:
                 torch.cuda.synchronize(self.device)

@@ -69,6 +69,10 @@ def test_two_gloo_ranks_give_the_simulated_run(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     assert_same_run(rows(tmp_path / "sim"), rows(tmp_path / "par"))
+    # the budget ends inside an outer step (the subdomains' shares of it, then the global
+    # trial point refused): the ranks made the simulation's decisions, within the budget
+    assert rows(tmp_path / "par")["info_budget_cut"].iloc[-1] == 1.0
+    assert (rows(tmp_path / "par")["work_units"] <= 40).all()
     assert not list((tmp_path / "par" / "partial").glob("*"))  # rank 0 dropped it
 
 
