@@ -21,13 +21,19 @@ $(STAMP): pyproject.toml constraints.txt
 
 setup: $(STAMP)
 
-## The main job: the quick suite -> parquet results, leaderboard table, PNG plots.
-## A failed run makes the target fail (exit 1), after the table and plots are written.
+## The main job: the quick suite -> parquet results, leaderboard table, PNG plots, then
+## the leaderboard compared with the committed reference in every number but times
+## (portable numerics: the same bits on every x86-64-v3 CPU). A failed run or a
+## difference makes the target fail (exit 1), after the table and plots are written.
+REFERENCE ?= results/quick_leaderboard.md
 quick: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/ml2bench run quick --jobs $(JOBS) --out $(OUT); status=$$?; \
 	  if [ $$status -gt 1 ]; then exit $$status; fi; \
-	  $(BIN)/ml2bench table --out $(OUT) | tee $(OUT)/leaderboard.md && \
-	  $(BIN)/ml2bench plot --out $(OUT) && exit $$status
+	  $(BIN)/ml2bench table --out $(OUT) > $(OUT)/leaderboard.md || exit $$?; \
+	  cat $(OUT)/leaderboard.md; \
+	  $(BIN)/ml2bench plot --out $(OUT) || exit $$?; \
+	  $(BIN)/ml2bench table --out $(OUT) --compare $(REFERENCE) > /dev/null || status=1; \
+	  exit $$status
 
 ## The default test suite (under ~10 minutes on 2 cores).
 test: $(STAMP)

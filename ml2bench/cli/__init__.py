@@ -78,6 +78,9 @@ def build_parser() -> Parser:
     table.add_argument("--out", default=DEFAULT_OUT, help="results directory")
     table.add_argument("--format", default="md", choices=("md", "csv", "latex"))
     table.add_argument("--flatness", action="store_true", help="add flatness metric columns")
+    table.add_argument("--compare", default=None, metavar="FILE",
+                       help="compare with a committed leaderboard (Markdown) in every number "
+                            "but times; exit 1 if they differ")
 
     plot = sub.add_parser("plot", help="convergence plots (PNG per problem)")
     plot.add_argument("--out", default=DEFAULT_OUT, help="results directory")
@@ -438,10 +441,34 @@ def cmd_table(args) -> int:
     if record:  # the trials were the tuning; the final runs of the choices are the entries
         tuned = final_marks(record)
         print(header_text(record, args.format), end="")
-    print(format_table(leaderboard(runs, flatness=flatness, tuned=tuned), args.format),
-          flush=True)
+    text = format_table(leaderboard(runs, flatness=flatness, tuned=tuned), args.format)
+    print(text, flush=True)
     _check_readable(unreadable)
+    if args.compare:
+        return _compare_with(text, args.compare, args.format)
     return 0
+
+
+def _compare_with(text: str, path: str, fmt: str) -> int:
+    """``table --compare FILE``: 0 if ``text`` matches FILE in every number but times,
+    else the differences on stderr and 1."""
+    from ml2bench.report.compare import differences
+    if fmt != "md":
+        raise UserError(f"--compare reads Markdown leaderboards; use --format md, not {fmt}")
+    try:
+        reference = Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise UserError(f"cannot read --compare {path}: {error.strerror}") from None
+    found = differences(reference, text)
+    if not found:
+        print(f"ml2bench: the leaderboard matches {path} in every number but times",
+              file=sys.stderr)
+        return 0
+    print(f"ml2bench: the leaderboard differs from {path} ({len(found)} differences; "
+          "times are not compared):", file=sys.stderr)
+    for line in found[:40]:
+        print(f"  {line}", file=sys.stderr)
+    return 1
 
 
 def cmd_plot(args) -> int:
