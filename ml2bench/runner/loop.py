@@ -81,6 +81,8 @@ class RunLoop:
     def __init__(self, prepared: PreparedRun, store: ResultsStore) -> None:
         self.prepared, self.store, self.spec = prepared, store, prepared.spec
         self.device = resolve_device(self.spec.device)
+        if self.device.type == "cpu":  # the kernels the run's identity names
+            numerics.ensure(self.spec.numerics or numerics.current())
         self.task: Task = family_of(prepared.problem_spec).make_task(
             prepared.problem_spec.name, prepared.problem_values, self.spec.seed, self.device)
         self.solver = prepared.solver
@@ -300,8 +302,6 @@ def execute(prepared: PreparedRun, store: ResultsStore) -> str:
     metrics = RunMetrics.parse(prepared.spec.metrics).end_of_run
     if store.is_finished(prepared.run_id, prepared.config_hash, metrics):
         return "up-to-date"
-    if resolve_device(prepared.spec.device).type == "cpu":
-        numerics.ensure(prepared.spec.numerics or numerics.current())
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(prepared.spec.threads or 1)
     loop = None
