@@ -63,7 +63,7 @@ import scipy.sparse as sp
 from ml2bench.solvers.level_objective import flat_transfers
 from ml2bench.solvers.rmtr_regions import transfer_matrix
 
-__all__ = ["GridLevel", "galerkin", "make_level", "monotone_restriction",
+__all__ = ["GridLevel", "galerkin", "injection_rows", "make_level", "monotone_restriction",
            "projected_gauss_seidel", "prolongation_matrices", "v_cycle"]
 
 #: ``charge(level, kind)``: charge one evaluation of ``kind`` on ``level`` to the ledger.
@@ -132,6 +132,18 @@ def monotone_restriction(prolongation: sp.csc_matrix, defect: np.ndarray) -> np.
     out = np.full(P.shape[1], -np.inf)
     np.maximum.at(out, columns, defect[P.indices])
     return out
+
+
+def injection_rows(prolongation: sp.csr_matrix) -> np.ndarray:
+    """For each coarse node, the fine node it sits on (its column's entry equal to 1:
+    nested grids, linear/bilinear interpolation)."""
+    P = sp.coo_matrix(prolongation)
+    on_node = P.data == 1.0
+    rows = np.full(P.shape[1], -1)
+    rows[P.col[on_node]] = P.row[on_node]
+    if (rows < 0).any():
+        raise ValueError("the prolongation does not interpolate at the coarse nodes")
+    return rows
 
 
 def galerkin(prolongation: sp.csr_matrix, matrix: sp.csr_matrix) -> sp.csr_matrix:

@@ -12,17 +12,23 @@ respect the *monotone restriction* of the defect obstacle ``ψ − x``,
 ``ψ_{l+1}(p) = max_{q ∈ supp λ_p} (ψ_l − v_l)(q)``, so each prolongated correction keeps
 the fine iterate feasible. ``variant``:
 
-* ``standard`` — coarse functions ``λ_p`` are the nodal basis functions of the coarse
-  grids (Kornhuber 1994, "standard monotone multigrid"): near the free boundary the
-  restricted obstacles freeze coarse corrections, so the rates deteriorate slowly with
-  the number of levels (Kornhuber 1994; algorithms.md §7);
-* ``truncated`` (default) — the coarse functions are *truncated* at the fine nodes in
+* ``standard`` (default) — coarse functions ``λ_p`` are the nodal basis functions of
+  the coarse grids (Kornhuber 1994, "standard monotone multigrid"): near the free
+  boundary the restricted obstacles freeze coarse corrections, so the rates deteriorate
+  slowly with the number of levels (Kornhuber 1994; algorithms.md §7); but coarse
+  corrections may lift nodes off the obstacle, so a contact set far from the solution's
+  is corrected on every scale (measured: cycles nearly flat in ``n`` from ``max(ψ, 0)``);
+* ``truncated`` — the coarse functions are *truncated* at the fine nodes in
   contact (``x_q = ψ_q`` after pre-smoothing): ``P̃_0 = D P_0`` with ``D`` the diagonal
   of inactive fine nodes, ``A_1 = P̃_0ᵀA_0P̃_0`` (deeper levels by Galerkin products of
   that), and the monotone restriction takes the maximum over inactive nodes only
   (Kornhuber 1994, "truncated monotone multigrid"). Once the contact set is found the
   cycle is a linear multigrid V-cycle on the inactive set, with its level-independent
-  rate. The coarse matrices are reassembled only when the contact set changes.
+  rate. The coarse matrices are reassembled only when the contact set changes. The
+  truncated coarse functions vanish on the contact set, so only the smoother releases
+  nodes wrongly in contact — about one node per sweep at the free boundary: from a
+  start whose contact set is far from the solution's, the cycles until the contact set
+  is found grow with ``n`` (Gräser & Kornhuber 2009 combine it with nested iteration).
 
 **tnnmg** — truncated nonsmooth Newton multigrid (Gräser & Kornhuber 2009; Gräser, Sack
 & Sander 2009), one step:
@@ -76,8 +82,9 @@ from ml2bench.labels import Param
 from ml2bench.parameters import load_vector, model_vector
 from ml2bench.solvers.base import MultilevelSolver, register_solver
 from ml2bench.solvers.monotone_kernels import (CycleConfig, GridLevel, coarse_levels,
-                                               make_level, projected_gauss_seidel,
-                                               prolongation_matrices, v_cycle)
+                                               injection_rows, make_level,
+                                               projected_gauss_seidel, prolongation_matrices,
+                                               v_cycle)
 
 #: The refusal of a problem without the algebraic form these solvers need.
 NEEDS_MATRIX = "skip: needs a bound-constrained quadratic with its matrix (obstacle problems)"
@@ -86,6 +93,9 @@ SMOOTHING = {
     "pre_smooth": Param(3, "pre-smoothing (projected) Gauss–Seidel sweeps ν1 per level", low=0),
     "post_smooth": Param(3, "post-smoothing Gauss–Seidel sweeps ν2 per level", low=0),
     "coarse_sweeps": Param(20, "projected Gauss–Seidel sweeps on the coarsest level", low=1),
+    "start": Param("given", "given: the problem's initial iterate; nested: nested iteration "
+                   "from the coarsest grid (one standard monotone V-cycle per level; the "
+                   "problem's start is not used)", choices=("given", "nested")),
 }
 
 
@@ -111,15 +121,17 @@ class _MonotoneMultigrid(MultilevelSolver):
 
     def init(self, task, oracle, generator, level: int = 0) -> None:
         super().init(task, oracle, generator, level)
-        q = task.info["quadratic"]
-        self.q = q
+        self.state = MonotoneState()
+        q = self.q = task.info.get("quadratic")
+        if q is None:  # unsupported (supports() says why); nothing to set up
+            return
         self.sizes = q.sizes[:self.num_levels]
         self.prolongations = prolongation_matrices(task, self.num_levels)
         self.fine = make_level(q.matrix, self.sizes[0], q.dim, check=True)
         self.cycle_config = CycleConfig(self.hparams["pre_smooth"], self.hparams["post_smooth"],
                                         self.hparams["coarse_sweeps"])
-        self.state = MonotoneState()
         self._coarse: list[GridLevel] | None = None
+        self._standard: list[GridLevel] | None = None
         self._coarse_key: bytes | None = None
 
     def charge(self, level: int, kind: str) -> None:
@@ -145,6 +157,48 @@ class _MonotoneMultigrid(MultilevelSolver):
             self.state.assembled_for = torch.from_numpy(np.frombuffer(key, dtype=np.uint8).copy())
             self.reassembled = fresh
         return self._coarse
+
+    def standard_levels(self) -> list[GridLevel]:
+        """Coarse levels of the untruncated Galerkin hierarchy, assembled (and charged)
+        once: on the first cycle; after a resume without charging again."""
+        if self._standard is None:
+            charge = self.charge if self.state.cycles == 0 else self._silent
+            self._standard = coarse_levels(self.q.matrix, self.prolongations, self.sizes,
+                                           self.q.dim, charge)
+        return self._standard
+
+    def nested_start(self) -> np.ndarray:
+        r"""The initial iterate by nested iteration (``start=nested``).
+
+        The problem restricted to the coarse spaces, ``min ½zᵀA_l z − (P⋯ᵀb)ᵀz`` with the
+        obstacle at the coarse grid points (injection ``ψ_l = ψ|_{grid l}``), is solved
+        from the coarsest grid up: ``coarse_sweeps`` projected sweeps there, then on each
+        finer level ``l ≥ 1`` the prolongated iterate ``max(P z, ψ_l)`` and one standard
+        monotone V-cycle; the finest iterate is ``max(P_0 z, ψ)`` (Gräser & Kornhuber
+        2009 start their truncated methods so; the cost is charged on each level).
+        """
+        rhs, obstacles = [self.q.rhs], [self.q.lower]
+        for P in self.prolongations:
+            rhs.append(P.T @ rhs[-1])
+            obstacles.append(obstacles[-1][injection_rows(P)])
+        levels = [self.fine, *self.standard_levels()]
+        last = len(levels) - 1
+        z = projected_gauss_seidel(levels[last], np.maximum(0.0, obstacles[last]), rhs[last],
+                                   obstacles[last], self.hparams["coarse_sweeps"],
+                                   self.charge, last)
+        for index in range(last - 1, 0, -1):
+            z = np.maximum(self.prolongations[index] @ z, obstacles[index])
+            z = v_cycle(levels[index:], self.prolongations[index:], 0, z, rhs[index],
+                        obstacles[index], self.cycle_config,
+                        lambda level, kind, shift=index: self.charge(level + shift, kind))
+        return np.maximum(self.prolongations[0] @ z, self.q.lower)
+
+    def start_iterate(self) -> np.ndarray:
+        """The iterate a step starts from: the model's, or on the first step with
+        ``start=nested`` the nested-iteration iterate."""
+        if self.hparams["start"] == "nested" and self.state.cycles == 0:
+            return self.nested_start()
+        return self.read_iterate()
 
     def truncated_prolongation(self, inactive: np.ndarray) -> sp.csr_matrix:
         """``D P_0``: the rows of fine nodes in contact removed (truncated coarse
@@ -183,17 +237,18 @@ class MonotoneMultigrid(_MonotoneMultigrid):
     params = {
         **MultilevelSolver.params,
         **SMOOTHING,
-        "variant": Param("truncated", "coarse functions: truncated at the contact set "
-                         "(Kornhuber's truncated monotone multigrid) or the standard nodal "
-                         "basis (standard monotone multigrid)", choices=("truncated", "standard")),
+        "variant": Param("standard", "coarse functions: the standard nodal basis (standard "
+                         "monotone multigrid) or truncated at the contact set (truncated "
+                         "monotone multigrid)", choices=("standard", "truncated")),
     }
 
     def step(self) -> dict[str, float]:
-        x = self.read_iterate()
-        b, psi = self.q.rhs, self.q.lower
+        before = self.read_iterate()
         self.reassembled = False
+        x = self.start_iterate()
+        b, psi = self.q.rhs, self.q.lower
         if self.hparams["variant"] == "standard":
-            coarse = self.truncated_levels(None)
+            coarse = self.standard_levels()
             new = v_cycle([self.fine, *coarse], self.prolongations, 0, x, b, psi,
                           self.cycle_config, self.charge)
         else:
@@ -208,7 +263,7 @@ class MonotoneMultigrid(_MonotoneMultigrid):
         new = np.maximum(new, psi)
         self.write_iterate(new)
         self.state.cycles += 1
-        return self.diagnostics(x, new)
+        return self.diagnostics(before, new)
 
 
 @register_solver
@@ -230,9 +285,10 @@ class TNNMG(_MonotoneMultigrid):
     }
 
     def step(self) -> dict[str, float]:
-        x = self.read_iterate()
-        b, psi, A = self.q.rhs, self.q.lower, self.q.matrix
+        before = self.read_iterate()
         self.reassembled = False
+        x = self.start_iterate()
+        b, psi, A = self.q.rhs, self.q.lower, self.q.matrix
         config = self.cycle_config
         smoothed = projected_gauss_seidel(self.fine, x, b, psi, config.pre, self.charge, 0)
         inactive = smoothed > psi
@@ -249,7 +305,7 @@ class TNNMG(_MonotoneMultigrid):
         new = np.maximum(smoothed + alpha * v, psi)
         self.write_iterate(new)
         self.state.cycles += 1
-        return {**self.diagnostics(x, new), "alpha": alpha}
+        return {**self.diagnostics(before, new), "alpha": alpha}
 
     def _step_length(self, x: np.ndarray, v: np.ndarray, residual: np.ndarray) -> float:
         """``α = clip(rᵀv / vᵀAv, 0, α_max)``, ``r = b − Ax̄`` (``line_search=exact``) or 1."""
