@@ -150,18 +150,19 @@ class ObstacleFamily(ProblemFamily):
         psi = obstacle(grid_points(n, self.dim), values["height"], values["curvature"])
         return laplacian(n, self.dim), np.zeros(n ** self.dim), psi
 
-    def reference(self, name: str, values) -> np.ndarray:
-        """The discrete minimiser ``x*`` (PDAS; cached in 2D)."""
+    def reference(self, values) -> np.ndarray:
+        """The discrete minimiser ``x*`` (PDAS; cached in 2D, keyed by the family and the
+        parameters that define it, and by checksums of ``b`` and ``ψ``)."""
         A, b, psi = self.arrays(values, values["n"])
         if self.dim == 1:
             return primal_dual_active_set(A, b, psi)[0]
-        key = f"{name}_n{values['n']}_c{values['height']:g}_k{values['curvature']:g}"
+        key = f"{self.family}_n{values['n']}_c{values['height']:.17g}_k{values['curvature']:.17g}"
         return cached_reference(key, A, b, psi)
 
     def optimal_loss(self, values):
         """``f* = f(x*)`` of the discrete problem (float64)."""
         A, b, _ = self.arrays(values, values["n"])
-        x = self.reference(self.family, values)
+        x = self.reference(values)
         return float(0.5 * x @ (A @ x) - b @ x)
 
     def make_task(self, name, values, seed, device):
@@ -185,7 +186,7 @@ class ObstacleFamily(ProblemFamily):
         infos = [{"n": m if self.dim == 1 else f"{m}x{m}", "h": 1.0 / (m + 1)} for m in sizes]
         hierarchy = build_hierarchy(models, [transfer() for _ in sizes[1:]], energy, dummy,
                                     infos)
-        x_star = torch.as_tensor(self.reference(name, values), **to)
+        x_star = torch.as_tensor(self.reference(values), **to)
         with torch.no_grad():
             f_star = float(energy(VectorModel(x_star), dummy))
         contact_star = (x_star - lower) <= CONTACT_TOL

@@ -33,7 +33,8 @@ the fine iterate feasible. ``variant``:
 **tnnmg** — truncated nonsmooth Newton multigrid (Gräser & Kornhuber 2009; Gräser, Sack
 & Sander 2009), one step:
 
-1. **nonlinear pre-smoothing**: ``pre`` projected Gauss–Seidel sweeps, ``x̄``;
+1. **nonlinear pre-smoothing**: ``nonlinear_smooth`` projected Gauss–Seidel sweeps
+   (default 1, dune-tnnmg's ``preSmoothingSteps``), ``x̄``;
 2. **truncated linearisation**: active set ``𝒜 = {i : x̄_i = ψ_i}``; residual
    ``r = b − Ax̄`` with ``r_𝒜 = 0``; the system ``Ã v = r̃`` with rows and columns of
    ``𝒜`` removed (``v_𝒜 = 0``);
@@ -66,8 +67,9 @@ C. Gräser, R. Kornhuber, *Multigrid methods for obstacle problems*, J. Comput. 
 C. Gräser, U. Sack, O. Sander, *Truncated nonsmooth Newton multigrid methods for convex
 minimization problems*, Domain Decomposition Methods in Science and Engineering XVIII,
 LNCSE 70, Springer, 2009;
-dune-tnnmg (github:dune-project... ``dune/tnnmg/iterationsteps/tnnmgstep.hh``), read
-for the order of the steps.
+dune-tnnmg's ``TNNMGStep::iterate`` (``dune/tnnmg/iterationsteps/tnnmgstep.hh``; read in a
+parallel copy, ``ParTNNMGStep``): nonlinear pre-smoothing (1 step by default), truncated
+linearisation, linear correction, projection, line search — the order used here.
 """
 
 from __future__ import annotations
@@ -279,6 +281,9 @@ class TNNMG(_MonotoneMultigrid):
     params = {
         **MultilevelSolver.params,
         **SMOOTHING,
+        "nonlinear_smooth": Param(1, "nonlinear (projected Gauss–Seidel) pre-smoothing sweeps "
+                                  "before the truncated linearisation (dune-tnnmg's default: 1)",
+                                  low=1),
         "line_search": Param("exact", "exact: minimise J on the feasible segment (one "
                              "product Av); none: α = 1 (the projected Newton step)",
                              choices=("exact", "none")),
@@ -290,7 +295,8 @@ class TNNMG(_MonotoneMultigrid):
         x = self.start_iterate()
         b, psi, A = self.q.rhs, self.q.lower, self.q.matrix
         config = self.cycle_config
-        smoothed = projected_gauss_seidel(self.fine, x, b, psi, config.pre, self.charge, 0)
+        smoothed = projected_gauss_seidel(self.fine, x, b, psi, self.hparams["nonlinear_smooth"],
+                                          self.charge, 0)
         inactive = smoothed > psi
         coarse = self.truncated_levels(inactive)
         self.charge(0, "forward")
