@@ -249,13 +249,15 @@ class RMTR(MultilevelSolver):
         self.gradient_on_accept = (h["trial_gradient"] == "on_accept"
                                    or (h["trial_gradient"] == "auto" and published))
         self._matrices: dict = {}  # box: the sparse P of each transfer, probed once
+        self._box0 = None  # box: the problem's bounds (fine trial points are clipped to them)
 
     def _finest_region(self):
         """The (empty) region of the finest level for the chosen ``region``."""
         if self.region_kind == "prolongated":
             return ProlongatedRegion(eps=self.hparams["region_eps"])
         if self.region_kind == "box":  # the problem's bounds, if any (obstacle problems)
-            return BoxRegion(*finest_box(self.task, self.oracle))
+            self._box0 = BoxRegion(*finest_box(self.task, self.oracle))
+            return self._box0
         return Region()
 
     def respects_bounds(self) -> bool:
@@ -290,7 +292,7 @@ class RMTR(MultilevelSolver):
                 step = torch.clamp(step, bounds[0], bounds[1])
             on_boundary = self.region_kind != "box" and coarse_region.exhausted(coarse.x)
             point, radius = self._correct(level, objective, point, radius, reach, step,
-                                          start.value - coarse.value, on_boundary, region)
+                                          start.value - coarse.value, on_boundary)
         # 5. post-smoothing
         point, radius = self._smooth(level, objective, point, radius, region,
                                      self.hparams["post_smooth"])
@@ -399,7 +401,7 @@ class RMTR(MultilevelSolver):
 
     def _correct(self, level: int, objective: LevelObjective, point: Point, radius: float,
                  reach: float, step: torch.Tensor, predicted: float,
-                 on_boundary: bool, region=None) -> tuple[Point, float]:
+                 on_boundary: bool) -> tuple[Point, float]:
         """Ratio test of the prolongated coarse step ``step`` on level ``level``.
 
         A correction whose coarse iterate ended on the boundary of its region counts as a
@@ -412,7 +414,7 @@ class RMTR(MultilevelSolver):
         if not predicted > 0.0:  # the coarse level made no progress
             log.coarse_rho = math.nan
             return point, radius
-        trial = objective.evaluate(clip_box(region, point.x + step),
+        trial = objective.evaluate(clip_box(self._box0 if level == 0 else None, point.x + step),
                                    with_grad=not self.gradient_on_accept)
         rho = reduction_ratio(point.value, trial.value, predicted, torch.finfo(step.dtype).eps)
         if on_boundary:
