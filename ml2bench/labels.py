@@ -23,6 +23,8 @@ def parse_label(label: str) -> tuple[str, dict[str, Any]]:
     """Split ``name[k=v,...]`` into the name and a dict of parsed values.
 
     Values are parsed as bool (``true``/``false``), int, float or string, in that order.
+    A key given twice (``adam[lr=0.1,lr=0.002]``) is refused rather than silently
+    keeping one of the values.
     """
     match = _LABEL.match(label)
     if match is None:
@@ -36,6 +38,10 @@ def parse_label(label: str) -> tuple[str, dict[str, Any]]:
             key, value = (part.strip() for part in item.split("=", 1))
             if not key:
                 raise UserError(f"empty parameter name in {label!r}")
+            if key in params:
+                raise UserError(f"parameter {key!r} is given twice in {label!r} ({key}="
+                                f"{format_value(params[key])} and {key}={value}); give each "
+                                "parameter once")
             params[key] = parse_value(value)
     return name, params
 
