@@ -231,6 +231,15 @@ def _fmt(value) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
+def check_cores(threads: int | None, jobs: int, executor) -> None:
+    """Refuse absurd ``--threads``/``--jobs`` (UserError); warn (one line on stderr) when
+    the runs oversubscribe this machine's cores (:func:`~ml2bench.runner.threads.check_threads`)."""
+    from ml2bench.runner.threads import check_threads
+    warning = check_threads(threads, jobs, local=not executor.remote)
+    if warning:
+        print(f"ml2bench: warning: {warning}", file=sys.stderr)
+
+
 def cmd_run(args) -> int:
     """``ml2bench run``: a suite or problems × solvers × seeds; exit 1 if runs failed."""
     if args.jobs < 1:
@@ -260,6 +269,7 @@ def cmd_run(args) -> int:
                    stop_at_target=not args.no_target_stop, threads=args.threads,
                    precision=args.precision,
                    metrics=tuple(m.strip() for m in metrics if m.strip()))
+    check_cores(args.threads, min(args.jobs, len(specs)), executor)
     if args.nproc is not None:
         return launch_torchrun(args, specs)
     from ml2bench.parallel import init_from_env, launched, shutdown, world
@@ -370,9 +380,11 @@ def cmd_tune(args) -> int:
     if args.quick or (suite and suite.quick):
         problems = [with_quick(p) for p in problems]
     budget = args.budget if args.budget is not None else (suite.budget if suite else None)
+    executor = executor_from_args(args)
+    check_cores(None, args.jobs, executor)
     report = tune(problems, solvers, args.trials, seeds, args.out, final_seeds=final_seeds,
                   search_seed=args.search_seed, jobs=args.jobs, progress=not args.no_progress,
-                  executor=executor_from_args(args), budget=budget, device=args.device)
+                  executor=executor, budget=budget, device=args.device)
     failed = []
     for name, sweep in (("trials", report.trials), ("final", report.finals)):
         done = sum(sweep.statuses.values())
