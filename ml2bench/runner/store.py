@@ -3,7 +3,8 @@
 Layout under the output directory::
 
     runs/<run_id>.parquet       long format, one row per checkpoint (finished runs)
-    partial/<run_id>.pt         resumable state of an unfinished run
+    partial/<run_id>.pt         resumable state of an unfinished run (SHA-256 checked)
+    partial/<run_id>.prev.pt    the checkpoint before it (used if the last is damaged)
     flatness/<run_id>.parquet   end-of-run metrics (second table, keyed by run_id)
     models/<run_id>.pt          final parameters and buffers of the finest model
 
@@ -14,13 +15,17 @@ final name.
 
 from __future__ import annotations
 
+import io
 import math
+import sys
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from ml2bench.errors import UserError
 from ml2bench.files import atomic_save as atomic_write
+from ml2bench.files import remove_stale_temporaries
+from ml2bench.runner.checked import DamagedFile, move_aside, read_checked, write_checked
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -178,29 +183,78 @@ class ResultsStore:
         state = torch.load(path, map_location="cpu", weights_only=True)
         return state if digest is None or state.get("config_hash") == digest else None
 
+    def previous_partial_path(self, run_id: str) -> Path:
+        """``partial/<run_id>.prev.pt``: the checkpoint before the last one."""
+        return self.root / "partial" / f"{run_id}.prev.pt"
+
     def save_partial(self, run_id: str, state: dict) -> None:
-        """Save the resumable state of an unfinished run (atomic ``torch.save``)."""
+        """Save the resumable state of an unfinished run: atomically, with its SHA-256
+        (:mod:`ml2bench.runner.checked`), the checkpoint it replaces kept as the previous
+        generation (a rename: nothing copied)."""
         if not self.writer:
             return
         import torch
-        atomic_write(self.partial_path(run_id), lambda tmp: torch.save(state, tmp))
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        write_checked(self.partial_path(run_id), buffer.getvalue(),
+                      previous=self.previous_partial_path(run_id))
 
     def load_partial(self, run_id: str, digest: str) -> dict | None:
-        """The saved state of ``run_id`` if it belongs to configuration ``digest``, else ``None``."""
+        """The saved state of ``run_id`` if it belongs to configuration ``digest``, else ``None``.
+
+        A damaged checkpoint (checksum mismatch, truncated, empty, unreadable) is moved
+        aside to ``*.damaged`` and reported in one line on stderr; the previous
+        generation is used if it is sound, else the run restarts from scratch.
+        """
+        damaged: list[str] = []
+        state = None
+        for path in (self.partial_path(run_id), self.previous_partial_path(run_id)):
+            state = self._read_partial(path, damaged)
+            if state is not None:
+                break
+        if damaged:
+            fallback = f"resuming from {path}" if state is not None else \
+                "restarting the run from scratch"
+            print(f"ml2bench: warning: damaged checkpoint {'; '.join(damaged)}; {fallback}",
+                  file=sys.stderr)
+        return state if state is not None and state.get("config_hash") == digest else None
+
+    def _read_partial(self, path: Path, damaged: list[str]) -> dict | None:
+        """The state in ``path`` (None if missing); a damaged file is moved aside and
+        described in ``damaged``."""
         import torch
-        path = self.partial_path(run_id)
         if not path.exists():
             return None
-        state = torch.load(path, weights_only=False)
-        return state if state.get("config_hash") == digest else None
+        try:
+            payload = read_checked(path)
+            source = io.BytesIO(payload) if payload is not None else path  # older: unchecked
+            return torch.load(source, weights_only=False)
+        except Exception as error:  # DamagedFile, or torch cannot read an unchecked file
+            reason = str(error) if isinstance(error, DamagedFile) else \
+                f"unreadable: {type(error).__name__}"
+            if self.writer:
+                moved = move_aside(path)
+                damaged.append(f"{path} ({reason}; moved to {moved.name})")
+            else:
+                damaged.append(f"{path} ({reason})")
+            return None
 
     def drop_partial(self, run_id: str) -> None:
-        """Remove the resumable state (the run finished or failed)."""
+        """Remove the resumable state, both generations (the run finished or failed)."""
         if not self.writer:
             return
-        path = self.partial_path(run_id)
-        if path.exists():
-            path.unlink()
+        for path in (self.partial_path(run_id), self.previous_partial_path(run_id)):
+            if path.exists():
+                path.unlink()
+
+    def remove_stale_temporaries(self) -> list[Path]:
+        """Remove the temporary files a killed sweep left in this folder's ``runs``,
+        ``partial``, ``flatness`` and ``models`` (never a write in progress:
+        :func:`~ml2bench.files.remove_stale_temporaries`); returns them."""
+        if not self.writer:
+            return []
+        return [path for folder in ("runs", "partial", "flatness", "models")
+                for path in remove_stale_temporaries(self.root / folder)]
 
     def load_runs(self, unreadable: list[str] | None = None) -> pd.DataFrame:
         """All finished runs' rows concatenated (empty frame if none).

@@ -73,6 +73,10 @@ def run_sweep(specs: Sequence[RunSpec], out_dir: str, jobs: int = 1,
     prepared = prepare_all(executor.adapt(specs), jobs, executor.remote)
     store = ResultsStore(out_dir)
     store.check_writable()
+    stale = store.remove_stale_temporaries()
+    if stale:
+        print(f"ml2bench: removed {len(stale)} temporary file(s) that an interrupted sweep left "
+              f"in {out_dir} (e.g. {stale[0]})", file=sys.stderr)
     report = SweepReport()
     todo = []
     for run in prepared:
