@@ -404,14 +404,27 @@ def cmd_tune(args) -> int:
 
 
 def _load_results(out: str):
-    """The store and its runs; unreadable files are skipped and listed (third value)."""
-    from ml2bench.runner.store import ResultsStore
+    """The store and its runs; unreadable files are skipped and listed (third value).
+
+    Parquet files of other data (not written by ml2bench) are skipped with one warning
+    line naming them; a folder with nothing else is an error naming them.
+    """
+    from ml2bench.runner.store import IDENTIFYING, ResultsStore
     store = ResultsStore(out)
     unreadable: list[str] = []
     runs = store.load_runs(unreadable)
+    foreign = store.foreign_files()
+    what = "is not an ml2bench results file" if len(foreign) == 1 else \
+        "are not ml2bench results files"
+    named = f"{', '.join(map(str, foreign))} {what} (no {', '.join(IDENTIFYING)} columns)"
     if runs.empty:
         _check_readable(unreadable)
+        if foreign:
+            raise UserError(f"no ml2bench results in {out}/runs: {named}; give --out the "
+                            "folder that `ml2bench run --out` wrote")
         raise UserError(f"no results in {out}/runs; run e.g. `ml2bench run quick --out {out}` first")
+    if foreign:
+        print(f"ml2bench: warning: skipped {named}; move them out of {out}", file=sys.stderr)
     return store, runs, unreadable
 
 

@@ -40,6 +40,9 @@ STATUS = ["status", "error"]
 ENVIRONMENT = ["ml2bench_version", "git_commit", "torch_version", "device", "device_name",
                "num_threads", "hostname", "started_at"]
 COLUMNS = IDENTITY + PROGRESS + METRICS + STATUS + ENVIRONMENT
+#: Columns every file ml2bench writes in ``runs/`` and ``flatness/`` has: a parquet file
+#: without them there is other data (it is skipped and named, never read as results).
+IDENTIFYING = ["run_id", "config_hash", "problem", "solver", "seed"]
 STATUSES = ("ok", "diverged", "failed", "timeout", "budget", "target", "stalled", "skipped")
 
 
@@ -261,13 +264,31 @@ class ResultsStore:
 
         A file that cannot be read (e.g. corrupt) is skipped; if ``unreadable`` is a
         list, a description of each skipped file is appended to it, else the first one
-        raises :class:`UserError`.
+        raises :class:`UserError`. A parquet file of other data (without the
+        :data:`IDENTIFYING` columns) is skipped (:meth:`foreign_files` names them).
         """
         return _concat(sorted((self.root / "runs").glob("*.parquet")), unreadable)
 
     def load_flatness(self, unreadable: list[str] | None = None) -> pd.DataFrame:
         """All flatness rows concatenated (unreadable files are skipped and named in ``unreadable``)."""
         return _concat(sorted((self.root / "flatness").glob("*.parquet")), unreadable)
+
+    def foreign_files(self) -> list[Path]:
+        """Parquet files in ``runs/`` and ``flatness/`` that hold other data (they lack the
+        :data:`IDENTIFYING` columns; :meth:`load_runs` and :meth:`load_flatness` skip
+        them). Only the schemas are read; unreadable files are not listed here."""
+        import pyarrow.parquet as pq
+
+        foreign = []
+        for folder in ("runs", "flatness"):
+            for path in sorted((self.root / folder).glob("*.parquet")):
+                try:
+                    names = set(pq.read_schema(path).names)
+                except Exception:  # unreadable: load_runs names it
+                    continue
+                if not set(IDENTIFYING) <= names:
+                    foreign.append(path)
+        return foreign
 
 
 def _read(path: Path, unreadable: list[str] | None) -> pd.DataFrame | None:
@@ -294,5 +315,6 @@ def _concat(paths: list[Path], unreadable: list[str] | None = None) -> pd.DataFr
     import pandas as pd
 
     frames = [_read(p, unreadable) for p in paths]
-    frames = [f for f in frames if f is not None and len(f)]
+    frames = [f for f in frames
+              if f is not None and len(f) and set(IDENTIFYING) <= set(f.columns)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
