@@ -159,3 +159,21 @@ def test_absurd_run_options_are_one_line(capsys, tmp_path, argv, needles):
                            "--out", str(tmp_path))
     assert_one_line_error(code, err, *needles)
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+@pytest.mark.parametrize("command", [["run", "--problem", SMALL, "--solver", "adam"], ["table"],
+                                     ["report"], ["landscape"]])
+def test_an_empty_or_file_out_is_one_line(capsys, tmp_path, command):
+    code, _, err = run_cli(capsys, *command, "--out", "")
+    assert_one_line_error(code, err, "--out", "needs a folder, got an empty string")
+    afile = tmp_path / "afile"
+    afile.write_text("mine")
+    code, _, err = run_cli(capsys, *command, "--out", str(afile))
+    assert_one_line_error(code, err, "--out", f"{afile} is a file, not a folder")
+    assert afile.read_text() == "mine"
+
+
+def test_empty_seeds_are_refused_not_read_as_the_default(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "run", "--problem", SMALL, "--solver", "adam", "--seeds", "",
+                           "--out", str(tmp_path))
+    assert_one_line_error(code, err, "cannot parse seeds ''")

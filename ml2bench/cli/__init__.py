@@ -13,6 +13,7 @@ import os
 import sys
 from pathlib import Path
 
+from ml2bench.cli.arguments import folder
 from ml2bench.cli.executor_args import add_executor_arguments, executor_from_args
 from ml2bench.errors import UserError
 
@@ -54,7 +55,7 @@ def build_parser() -> Parser:
     run.add_argument("--threads", type=int, default=None,
                      help="torch intra-op threads per run (default: 1, or cores // jobs for "
                           "problems whose spec says threads_pay = true)")
-    run.add_argument("--out", default=DEFAULT_OUT, help="output directory")
+    run.add_argument("--out", default=DEFAULT_OUT, type=folder, help="output directory")
     run.add_argument("--quick", action="store_true", help="quick sizes for every problem")
     run.add_argument("--no-target-stop", action="store_true",
                      help="keep going after the target is reached")
@@ -74,23 +75,23 @@ def build_parser() -> Parser:
     _add_tune_parser(sub)
 
     table = sub.add_parser("table", help="leaderboard table to stdout")
-    table.add_argument("--out", default=DEFAULT_OUT, help="results directory")
+    table.add_argument("--out", default=DEFAULT_OUT, type=folder, help="results directory")
     table.add_argument("--format", default="md", choices=("md", "csv", "latex"))
     table.add_argument("--flatness", action="store_true", help="add flatness metric columns")
 
     plot = sub.add_parser("plot", help="convergence plots (PNG per problem)")
-    plot.add_argument("--out", default=DEFAULT_OUT, help="results directory")
+    plot.add_argument("--out", default=DEFAULT_OUT, type=folder, help="results directory")
     plot.add_argument("--x", default="work_units", choices=("work_units", "time_s", "epoch"))
 
     profile = sub.add_parser("profile", help="performance profiles and integrated scores "
                              "(WU to target, time to target, peak memory)")
-    profile.add_argument("--out", default=DEFAULT_OUT, help="results directory")
+    profile.add_argument("--out", default=DEFAULT_OUT, type=folder, help="results directory")
     profile.add_argument("--r-max", type=float, default=4.0,
                          help="upper limit of the score's integral over τ (AlgoPerf: 4)")
     profile.add_argument("--format", default="md", choices=("md", "csv", "latex"))
 
     report = sub.add_parser("report", help="tables + figures + HTML in one folder")
-    report.add_argument("--out", default=DEFAULT_OUT, help="results directory")
+    report.add_argument("--out", default=DEFAULT_OUT, type=folder, help="results directory")
 
     _add_reproduce_parser(sub)
 
@@ -116,7 +117,7 @@ def _add_tune_parser(sub) -> None:
     tune.add_argument("--budget", type=float, default=None, help="budget per run in work units")
     tune.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     tune.add_argument("--jobs", type=int, default=1, help="parallel processes")
-    tune.add_argument("--out", default=DEFAULT_OUT, help="output directory")
+    tune.add_argument("--out", default=DEFAULT_OUT, type=folder, help="output directory")
     tune.add_argument("--quick", action="store_true", help="quick sizes for every problem")
     tune.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_executor_arguments(tune)
@@ -129,7 +130,7 @@ def _add_reproduce_parser(sub) -> None:
                            help="claim ids (T1 … T5, M1, M2; default: all)")
     reproduce.add_argument("--scale", default="quick", choices=("quick", "full"),
                            help="quick: 2 CPU cores in minutes; full: the papers' scale")
-    reproduce.add_argument("--out", default=None,
+    reproduce.add_argument("--out", default=None, type=folder,
                            help="results directory (default runs/reproduce/<scale>)")
     reproduce.add_argument("--paper", default=None,
                            help="folder with claims.toml; results/, figures/ and claims.md "
@@ -259,7 +260,7 @@ def cmd_run(args) -> int:
     solvers = args.solver or (suite.solvers if suite else [])
     if not problems or not solvers:
         raise UserError("nothing to run: give a suite, or at least one --problem and one --solver")
-    seeds = parse_seeds(args.seeds) if args.seeds else (suite.seeds if suite else [0])
+    seeds = parse_seeds(args.seeds) if args.seeds is not None else (suite.seeds if suite else [0])
     if args.quick or (suite and suite.quick):
         problems = [with_quick(p) for p in problems]
     metrics = args.metrics.split(",") if args.metrics else (suite.metrics if suite else [])
@@ -374,7 +375,7 @@ def cmd_tune(args) -> int:
                         "--solver")
     for solver in solvers:
         search_dimensions(solver)  # unknown solver or parameter: one line, before any run
-    seeds = parse_seeds(args.seeds) if args.seeds else (suite.seeds if suite else [0])
+    seeds = parse_seeds(args.seeds) if args.seeds is not None else (suite.seeds if suite else [0])
     final_seeds = parse_seeds(args.final_seeds)
     check_seeds(seeds, final_seeds)
     if args.quick or (suite and suite.quick):
