@@ -169,22 +169,27 @@ class ResultsStore:
         return path
 
     def save_model(self, run_id: str, state: dict) -> Path:
-        """Save a finished run's final model (``state_dict`` and identity) atomically."""
-        import torch  # not at module level: reading results needs no torch
+        """Save a finished run's final model (``state_dict`` and identity) atomically,
+        with its SHA-256 (:mod:`ml2bench.runner.checked`)."""
         path = self.model_path(run_id)
         if not self.writer:
             return path
-        atomic_write(path, lambda tmp: torch.save(state, tmp))
-        return path
+        return write_checked(path, _torch_bytes(state))
 
     def load_model(self, run_id: str, digest: str | None = None) -> dict | None:
-        """The saved final model of ``run_id`` (None if missing or of another config)."""
-        import torch
-        path = self.model_path(run_id)
-        if not path.exists():
-            return None
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        return state if digest is None or state.get("config_hash") == digest else None
+        """The saved final model of ``run_id`` (None if missing or of another config).
+
+        A damaged file is moved aside to ``*.damaged`` and named in one line on stderr;
+        it counts as missing (the same ``ml2bench run`` command recreates it).
+        """
+        damaged: list[str] = []
+        state = self._load_torch(self.model_path(run_id), damaged, map_location="cpu",
+                                 weights_only=True)
+        if damaged:
+            print(f"ml2bench: warning: damaged final model {damaged[0]}; left out (the same "
+                  "`ml2bench run` command recreates it)", file=sys.stderr)
+        return state if state is not None and (digest is None
+                                               or state.get("config_hash") == digest) else None
 
     def previous_partial_path(self, run_id: str) -> Path:
         """``partial/<run_id>.prev.pt``: the checkpoint before the last one."""
@@ -196,10 +201,7 @@ class ResultsStore:
         generation (a rename: nothing copied)."""
         if not self.writer:
             return
-        import torch
-        buffer = io.BytesIO()
-        torch.save(state, buffer)
-        write_checked(self.partial_path(run_id), buffer.getvalue(),
+        write_checked(self.partial_path(run_id), _torch_bytes(state),
                       previous=self.previous_partial_path(run_id))
 
     def load_partial(self, run_id: str, digest: str) -> dict | None:
@@ -212,7 +214,7 @@ class ResultsStore:
         damaged: list[str] = []
         state = None
         for path in (self.partial_path(run_id), self.previous_partial_path(run_id)):
-            state = self._read_partial(path, damaged)
+            state = self._load_torch(path, damaged, weights_only=False)
             if state is not None:
                 break
         if damaged:
@@ -222,8 +224,9 @@ class ResultsStore:
                   file=sys.stderr)
         return state if state is not None and state.get("config_hash") == digest else None
 
-    def _read_partial(self, path: Path, damaged: list[str]) -> dict | None:
-        """The state in ``path`` (None if missing); a damaged file is moved aside and
+    def _load_torch(self, path: Path, damaged: list[str], **load) -> dict | None:
+        """The object ``torch.save`` wrote to ``path`` (None if missing), its checksum
+        verified, read with ``torch.load(..., **load)``; a damaged file is moved aside and
         described in ``damaged``."""
         import torch
         if not path.exists():
@@ -231,7 +234,7 @@ class ResultsStore:
         try:
             payload = read_checked(path)
             source = io.BytesIO(payload) if payload is not None else path  # older: unchecked
-            return torch.load(source, weights_only=False)
+            return torch.load(source, **load)
         except Exception as error:  # DamagedFile, or torch cannot read an unchecked file
             reason = str(error) if isinstance(error, DamagedFile) else \
                 f"unreadable: {type(error).__name__}"
@@ -318,3 +321,11 @@ def _concat(paths: list[Path], unreadable: list[str] | None = None) -> pd.DataFr
     frames = [f for f in frames
               if f is not None and len(f) and set(IDENTIFYING) <= set(f.columns)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _torch_bytes(state: dict) -> bytes:
+    """What ``torch.save(state)`` writes, as bytes."""
+    import torch  # not at module level: reading results needs no torch
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return buffer.getvalue()

@@ -135,3 +135,24 @@ def test_a_killed_write_leaves_a_temporary_the_next_sweep_removes(tmp_path, caps
                  "--out", str(out), "--no-progress"]) == 0
     assert "removed 1 temporary file(s)" in capsys.readouterr().err
     assert not list((out / "partial").glob(".*.tmp"))
+
+
+def test_a_damaged_final_model_is_moved_aside_and_recreated_not_a_failed_run(tmp_path, capfd):
+    prepared = prepare(RunSpec(problem=PROBLEM, solver="adam", seed=0, budget=0.1,
+                               stop_at_target=False))
+    store = ResultsStore(tmp_path / "out")
+    assert execute(prepared, store) == "budget"
+    rows = pd.read_parquet(store.run_path(prepared.run_id))
+    model = store.model_path(prepared.run_id)
+    model.write_bytes(model.read_bytes()[:50])
+    capfd.readouterr()
+    # asking for an end-of-run metric needs the final model: it is trained again
+    again = prepare(RunSpec(problem=PROBLEM, solver="adam", seed=0, budget=0.1,
+                            stop_at_target=False, metrics=("hess_max",)))
+    assert execute(again, store) == "budget"
+    err = capfd.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("ml2bench: warning: damaged final model ")
+    assert str(model) in err[0] and (model.parent / (model.name + ".damaged")).exists()
+    same_numbers(pd.read_parquet(store.run_path(prepared.run_id)), rows)
+    assert store.load_model(prepared.run_id, prepared.config_hash) is not None
+    assert store.has_flatness(prepared.run_id, ["hess_max"])
