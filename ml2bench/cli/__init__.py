@@ -356,8 +356,6 @@ def launch_torchrun(args, specs) -> int:
 
 def cmd_tune(args) -> int:
     """``ml2bench tune``: equal-budget tuning; exit 1 if runs failed."""
-    if args.trials < 1:
-        raise UserError(f"--trials must be a positive integer, got {args.trials}")
     if args.jobs < 1:
         raise UserError(f"--jobs must be a positive integer, got {args.jobs}")
     if args.budget is not None and args.budget <= 0:
