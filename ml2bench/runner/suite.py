@@ -79,8 +79,8 @@ SUITE_KEYS = {
     "problems": ("a non-empty list of problem labels, e.g. [\"peaks_resnet\"]", _is_labels),
     "solvers": ("a non-empty list of solver labels, e.g. [\"sgd\", \"rmtr[levels=3]\"]",
                 _is_labels),
-    "seeds": (f"a non-empty list of at most {MAX_SEEDS} distinct integers from 0 to "
-              f"{MAX_SEED}, e.g. [0, 1]",
+    "seeds": (f"a non-empty list of distinct non-negative integers, e.g. [0, 1] (at most "
+              f"{MAX_SEEDS} seeds, each at most {MAX_SEED})",
               lambda v: isinstance(v, list) and 0 < len(v) <= MAX_SEEDS
               and all(_is_int(s) and 0 <= s <= MAX_SEED for s in v) and len(set(v)) == len(v)),
     "budget": ("a positive number of work units, e.g. 5.0", lambda v: _is_number(v) and v > 0),
