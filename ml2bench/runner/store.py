@@ -246,10 +246,11 @@ class ResultsStore:
             return None
 
     def drop_partial(self, run_id: str) -> None:
-        """Remove the resumable state, both generations (the run finished or failed)."""
+        """Remove the resumable state, both generations (the run finished or failed; the
+        older first, so that an interruption never leaves it alone)."""
         if not self.writer:
             return
-        for path in (self.partial_path(run_id), self.previous_partial_path(run_id)):
+        for path in (self.previous_partial_path(run_id), self.partial_path(run_id)):
             if path.exists():
                 path.unlink()
 

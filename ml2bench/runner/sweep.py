@@ -82,6 +82,7 @@ def run_sweep(specs: Sequence[RunSpec], out_dir: str, jobs: int = 1,
     for run in prepared:
         if store.is_finished(run.run_id, run.config_hash, end_of_run_names(run.spec.metrics)):
             report.add(run.label, "up-to-date")
+            store.drop_partial(run.run_id)  # left by a kill after its results were written
             if store.final_status(run.run_id) == "failed":
                 report.failed.append(f"{run.label} (failed in an earlier sweep)")
         else:

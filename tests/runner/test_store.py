@@ -156,3 +156,18 @@ def test_a_damaged_final_model_is_moved_aside_and_recreated_not_a_failed_run(tmp
     same_numbers(pd.read_parquet(store.run_path(prepared.run_id)), rows)
     assert store.load_model(prepared.run_id, prepared.config_hash) is not None
     assert store.has_flatness(prepared.run_id, ["hess_max"])
+
+
+def test_checkpoints_left_beside_a_finished_run_are_removed_by_the_next_sweep(tmp_path, capsys):
+    from ml2bench.cli import main
+    out = tmp_path / "out"
+    args = ["run", "--problem", PROBLEM, "--solver", "adam", "--budget", "0.05",
+            "--out", str(out), "--no-progress"]
+    assert main(args) == 0
+    store = ResultsStore(out)
+    run_id = next((out / "runs").glob("*.parquet")).stem
+    # a kill between writing the results and dropping the checkpoints leaves them behind
+    for path in (store.partial_path(run_id), store.previous_partial_path(run_id)):
+        write_checked(path, b"stale")
+    assert main(args) == 0 and "1 up to date" in capsys.readouterr().out
+    assert not list((out / "partial").glob("*.pt"))
