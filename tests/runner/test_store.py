@@ -9,7 +9,6 @@ import sys
 import pandas as pd
 import pytest
 
-from ml2bench.files import atomic_save
 from ml2bench.runner.checked import DamagedFile, read_checked, write_checked
 from ml2bench.runner.loop import RunLoop, execute
 from ml2bench.runner.prepare import prepare
