@@ -227,23 +227,27 @@ class ResultsStore:
     def _load_torch(self, path: Path, damaged: list[str], **load) -> dict | None:
         """The object ``torch.save`` wrote to ``path`` (None if missing), its checksum
         verified, read with ``torch.load(..., **load)``; a damaged file is moved aside and
-        described in ``damaged``."""
+        described in ``damaged``. A file written before checksums is damaged when torch
+        cannot read it (nothing else can tell)."""
         import torch
         if not path.exists():
             return None
         try:
             payload = read_checked(path)
-            source = io.BytesIO(payload) if payload is not None else path  # older: unchecked
-            return torch.load(source, **load)
-        except Exception as error:  # DamagedFile, or torch cannot read an unchecked file
-            reason = str(error) if isinstance(error, DamagedFile) else \
-                f"unreadable: {type(error).__name__}"
-            if self.writer:
-                moved = move_aside(path)
-                damaged.append(f"{path} ({reason}; moved to {moved.name})")
-            else:
-                damaged.append(f"{path} ({reason})")
-            return None
+        except DamagedFile as error:
+            return self._set_aside(path, str(error), damaged)
+        if payload is not None:
+            return torch.load(io.BytesIO(payload), **load)
+        try:
+            return torch.load(path, **load)
+        except Exception as error:  # truncated, empty, not a torch file ...
+            return self._set_aside(path, f"unreadable: {type(error).__name__}", damaged)
+
+    def _set_aside(self, path: Path, reason: str, damaged: list[str]) -> None:
+        """Move a damaged ``path`` to ``*.damaged`` (rank 0) and describe it in ``damaged``."""
+        if self.writer:
+            reason += f"; moved to {move_aside(path).name}"
+        damaged.append(f"{path} ({reason})")
 
     def drop_partial(self, run_id: str) -> None:
         """Remove the resumable state, both generations (the run finished or failed; the
