@@ -415,7 +415,8 @@ def _load_results(out: str):
     foreign = store.foreign_files()
     what = "is not an ml2bench results file" if len(foreign) == 1 else \
         "are not ml2bench results files"
-    named = f"{', '.join(map(str, foreign))} {what} (no {', '.join(IDENTIFYING)} columns)"
+    named = (f"{', '.join(map(str, foreign))} {what} (ml2bench's have the columns "
+             f"{', '.join(IDENTIFYING)})")
     if runs.empty:
         _check_readable(unreadable)
         if foreign:

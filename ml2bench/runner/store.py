@@ -40,9 +40,13 @@ STATUS = ["status", "error"]
 ENVIRONMENT = ["ml2bench_version", "git_commit", "torch_version", "device", "device_name",
                "num_threads", "hostname", "started_at"]
 COLUMNS = IDENTITY + PROGRESS + METRICS + STATUS + ENVIRONMENT
-#: Columns every file ml2bench writes in ``runs/`` and ``flatness/`` has: a parquet file
-#: without them there is other data (it is skipped and named, never read as results).
-IDENTIFYING = ["run_id", "config_hash", "problem", "solver", "seed"]
+#: Columns that every file ml2bench writes in ``runs/`` (and, of them, ``run_id`` in
+#: ``flatness/``) has: a parquet file without them there is other data, skipped and
+#: named, never read as results (tables would fail on the missing columns).
+IDENTIFYING = ["run_id", "problem", "solver", "seed", "status"]
+
+#: The :data:`IDENTIFYING` columns per folder (flatness rows are keyed by ``run_id``).
+_IDENTIFYING_IN = {"runs": IDENTIFYING, "flatness": ["run_id"]}
 STATUSES = ("ok", "diverged", "failed", "timeout", "budget", "target", "stalled", "skipped")
 
 
@@ -275,26 +279,29 @@ class ResultsStore:
         raises :class:`UserError`. A parquet file of other data (without the
         :data:`IDENTIFYING` columns) is skipped (:meth:`foreign_files` names them).
         """
-        return _concat(sorted((self.root / "runs").glob("*.parquet")), unreadable)
+        return _concat(sorted((self.root / "runs").glob("*.parquet")), unreadable,
+                       _IDENTIFYING_IN["runs"])
 
     def load_flatness(self, unreadable: list[str] | None = None) -> pd.DataFrame:
         """All flatness rows concatenated (unreadable files are skipped and named in ``unreadable``)."""
-        return _concat(sorted((self.root / "flatness").glob("*.parquet")), unreadable)
+        return _concat(sorted((self.root / "flatness").glob("*.parquet")), unreadable,
+                       _IDENTIFYING_IN["flatness"])
 
     def foreign_files(self) -> list[Path]:
         """Parquet files in ``runs/`` and ``flatness/`` that hold other data (they lack the
-        :data:`IDENTIFYING` columns; :meth:`load_runs` and :meth:`load_flatness` skip
-        them). Only the schemas are read; unreadable files are not listed here."""
+        :data:`IDENTIFYING` columns, ``run_id`` in ``flatness/``; :meth:`load_runs` and
+        :meth:`load_flatness` skip them). Only the schemas are read; unreadable files are
+        not listed here."""
         import pyarrow.parquet as pq
 
         foreign = []
-        for folder in ("runs", "flatness"):
+        for folder, required in _IDENTIFYING_IN.items():
             for path in sorted((self.root / folder).glob("*.parquet")):
                 try:
                     names = set(pq.read_schema(path).names)
                 except Exception:  # unreadable: load_runs names it
                     continue
-                if not set(IDENTIFYING) <= names:
+                if not set(required) <= names:
                     foreign.append(path)
         return foreign
 
@@ -319,12 +326,13 @@ REPAIR = ("run the same `ml2bench run` command again to recompute that run (it r
           "the file), or delete the file")
 
 
-def _concat(paths: list[Path], unreadable: list[str] | None = None) -> pd.DataFrame:
+def _concat(paths: list[Path], unreadable: list[str] | None,
+            required: list[str]) -> pd.DataFrame:
+    """The readable files of ``paths`` that have the ``required`` columns, concatenated."""
     import pandas as pd
 
     frames = [_read(p, unreadable) for p in paths]
-    frames = [f for f in frames
-              if f is not None and len(f) and set(IDENTIFYING) <= set(f.columns)]
+    frames = [f for f in frames if f is not None and len(f) and set(required) <= set(f.columns)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 

@@ -177,7 +177,7 @@ def test_a_folder_of_other_parquet_data_is_one_line_naming_the_file(capsys, tmp_
     _write_other_data(other)
     code, _, err = run_cli(capsys, command, "--out", tmp_path)
     assert_one_line_error(code, err, "no ml2bench results", str(other),
-                          "is not an ml2bench results file", "run_id")
+                          "is not an ml2bench results file", "the columns run_id")
     assert other.exists()
 
 
