@@ -171,6 +171,39 @@ def test_corrupt_results_file_is_named_skipped_and_exit_2(capsys, tmp_path, resu
         assert "lbfgs" in stdout or "sgd" in stdout
 
 
+def _write_other_data(path):
+    pd.DataFrame({"x": [1.0, 2.0], "label": ["a", "b"]}).to_parquet(path)
+
+
+@pytest.mark.parametrize("command", ["table", "report", "profile", "plot"])
+def test_a_folder_of_other_parquet_data_is_one_line_naming_the_file(capsys, tmp_path, command):
+    (tmp_path / "runs").mkdir()
+    other = tmp_path / "runs" / "measurements.parquet"
+    _write_other_data(other)
+    code, _, err = run_cli(capsys, command, "--out", tmp_path)
+    assert_one_line_error(code, err, "no ml2bench results", str(other),
+                          "is not an ml2bench results file", "the columns run_id")
+    assert other.exists()
+
+
+@pytest.mark.parametrize("command", ["table", "report", "profile"])
+def test_other_parquet_data_among_results_is_named_and_skipped(capsys, tmp_path, results,
+                                                                command):
+    out = _copy(results, tmp_path)
+    others = [out / "runs" / "zz_other.parquet", out / "flatness" / "notes.parquet"]
+    others[1].parent.mkdir(exist_ok=True)
+    for path in others:
+        _write_other_data(path)
+    code, stdout, err = run_cli(capsys, command, "--out", out)
+    lines = err.strip().splitlines()
+    warning = [line for line in lines if line.startswith("ml2bench: warning: skipped")]
+    assert code == 0 and "Traceback" not in err, err
+    assert len(warning) == 1 and all(str(p) in warning[0] for p in others), err
+    assert "are not ml2bench results files" in warning[0]
+    if command == "table":
+        assert "lbfgs" in stdout and "sgd" in stdout
+
+
 @pytest.mark.parametrize("command,folder", [("plot", "plots"), ("report", "report")])
 def test_unwritable_plot_or_report_folder(capsys, tmp_path, results, command, folder):
     out = _copy(results, tmp_path)
