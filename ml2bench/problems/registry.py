@@ -199,6 +199,8 @@ SPEC_KEYS: dict[str, str] = {
     "params": "a table of the family's parameters (their defaults for this problem)",
     "quick": "a table of parameters that quick=true overrides",
     "threads_pay": "true or false",
+    "calibration": "tables [calibration.quick] / [calibration.full]: the provenance of the "
+                   "targets, written by `ml2bench calibrate`",
 }
 
 #: The checks of :data:`SPEC_KEYS` beyond being known (keys without one take any value).
@@ -210,6 +212,8 @@ _SPEC_CHECKS = {
     "params": lambda v: isinstance(v, dict),
     "quick": lambda v: isinstance(v, dict),
     "threads_pay": lambda v: isinstance(v, bool),
+    "calibration": lambda v: isinstance(v, dict) and set(v) <= {"quick", "full"}
+    and all(isinstance(t, dict) for t in v.values()),
 }
 
 
