@@ -70,13 +70,13 @@ def read_checked(path: str | Path) -> bytes | None:
     return payload
 
 
-def move_aside(path: str | Path) -> Path:
-    """Rename a damaged ``path`` to ``path.damaged`` (``.damaged.1``, … if taken); returns
-    the new name."""
+def move_aside(path: str | Path, suffix: str = "damaged") -> Path:
+    """Rename a damaged ``path`` to ``path.<suffix>`` (``.<suffix>.1``, … if taken);
+    returns the new name."""
     path = Path(path)
-    target, number = path.with_name(path.name + ".damaged"), 0
+    target, number = path.with_name(f"{path.name}.{suffix}"), 0
     while target.exists():
         number += 1
-        target = path.with_name(f"{path.name}.damaged.{number}")
+        target = path.with_name(f"{path.name}.{suffix}.{number}")
     path.rename(target)
     return target

@@ -327,7 +327,7 @@ def execute(prepared: PreparedRun, store: ResultsStore) -> str:
             loop.evaluate("failed", message)
             rows = loop.rows
         store.write_run(prepared.run_id, rows)
-        store.drop_partial(prepared.run_id)
+        store.set_aside_partial(prepared.run_id)  # kept as *.failed, not deleted
         if world()[1] > 1:  # the other ranks wait in a collective: end the process group
             raise
         return "failed"

@@ -263,6 +263,16 @@ class ResultsStore:
             if path.exists():
                 path.unlink()
 
+    def set_aside_partial(self, run_id: str) -> list[Path]:
+        """Keep the resumable state of a failed run as ``*.failed`` (both generations)
+        instead of deleting it: the state it failed from is evidence, and nothing the
+        user did not ask to delete is deleted. Returns the new names."""
+        if not self.writer:
+            return []
+        return [move_aside(path, "failed")
+                for path in (self.previous_partial_path(run_id), self.partial_path(run_id))
+                if path.exists()]
+
     def remove_stale_temporaries(self) -> list[Path]:
         """Remove the temporary files a killed sweep left in this folder's ``runs``,
         ``partial``, ``flatness`` and ``models`` (never a write in progress:

@@ -229,6 +229,8 @@ def test_failed_runs_give_exit_1_and_a_summary_diverged_does_not(capsys, tmp_pat
     assert code == 1 and "1 of 2 runs failed" in err and "Traceback" not in err
     code, out, err = run_cli(capsys, *argv)  # nothing reruns, the failure is still reported
     assert code == 1 and "2 up to date" in out and "earlier sweep" in err
+    # the state the run failed from is kept (as *.failed), not deleted
+    assert [p.name.endswith(".failed") for p in (tmp_path / "f" / "partial").iterdir()] == [True]
 
 
 # -- point 6: the target of a problem whose runs all failed --------------------------------
