@@ -13,21 +13,39 @@ PIP_TORCH := $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX),)
 
 .PHONY: setup quick test test-all bench clean
 
+# Set-up says what it is doing, one short line per stage (pip's own log goes to
+# $(VENV)/setup.log and is printed only if pip fails), so a first `make` is not silent
+# for minutes and CI logs stay short.
+SETUP_LOG := $(VENV)/setup.log
+PIP := $(BIN)/python -m pip --disable-pip-version-check --progress-bar off
+
 $(STAMP): pyproject.toml constraints.txt
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet $(PIP_TORCH) -c constraints.txt -e '.[test,asv]'
-	touch $(STAMP)
+	@test -x $(BIN)/python || { echo "ml2bench set-up: creating $(VENV) with $(PYTHON)"; \
+	  $(PYTHON) -m venv $(VENV); }
+	@echo "ml2bench set-up: upgrading pip (log: $(SETUP_LOG))"
+	@$(PIP) install --upgrade pip > $(SETUP_LOG) 2>&1 || { cat $(SETUP_LOG); exit 1; }
+	@echo "ml2bench set-up: installing pinned torch ($$(grep '^torch' constraints.txt)) and the dependencies; this takes 1-2 minutes"
+	@$(PIP) install $(PIP_TORCH) -c constraints.txt -e '.[test,asv]' >> $(SETUP_LOG) 2>&1 \
+	  || { cat $(SETUP_LOG); exit 1; }
+	@echo "ml2bench set-up: $$(grep -E '^Successfully installed' $(SETUP_LOG) | tail -n 1 | wc -w | awk '{print ($$1 > 2 ? $$1 - 2 : 0)}') packages installed or updated"
+	@touch $(STAMP)
+	@echo "ml2bench set-up: done ($(VENV) ready)"
 
 setup: $(STAMP)
 
-## The main job: the quick suite -> parquet results, leaderboard table, PNG plots.
-## A failed run makes the target fail (exit 1), after the table and plots are written.
+## The main job: the quick suite -> parquet results, leaderboard table, PNG plots, then
+## the leaderboard compared with the committed reference in every number but times
+## (portable numerics: the same bits on every x86-64-v3 CPU). A failed run or a
+## difference makes the target fail (exit 1), after the table and plots are written.
+REFERENCE ?= results/quick_leaderboard.md
 quick: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/ml2bench run quick --jobs $(JOBS) --out $(OUT); status=$$?; \
 	  if [ $$status -gt 1 ]; then exit $$status; fi; \
-	  $(BIN)/ml2bench table --out $(OUT) | tee $(OUT)/leaderboard.md && \
-	  $(BIN)/ml2bench plot --out $(OUT) && exit $$status
+	  $(BIN)/ml2bench table --out $(OUT) > $(OUT)/leaderboard.md || exit $$?; \
+	  cat $(OUT)/leaderboard.md; \
+	  $(BIN)/ml2bench plot --out $(OUT) || exit $$?; \
+	  $(BIN)/ml2bench table --out $(OUT) --compare $(REFERENCE) > /dev/null || status=1; \
+	  exit $$status
 
 ## The default test suite (under ~10 minutes on 2 cores).
 test: $(STAMP)

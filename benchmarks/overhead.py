@@ -21,7 +21,13 @@ import statistics
 import tempfile
 import time
 
-import torch
+from ml2bench import numerics
+
+numerics.configure()  # before torch: the kernels every ml2bench run uses (portable default)
+
+import torch  # noqa: E402
+
+numerics.apply_torch_flags(numerics.current())  # the bare loops use the same kernels
 
 from ml2bench.problems.registry import make_task
 from ml2bench.runner.loop import RunLoop

@@ -37,7 +37,13 @@ import tempfile
 import time
 
 import pandas as pd
-import torch
+from ml2bench import numerics
+
+numerics.configure()  # before torch: the kernels every ml2bench run uses (portable default)
+
+import torch  # noqa: E402
+
+numerics.apply_torch_flags(numerics.current())  # the bare loops use the same kernels
 
 from ml2bench.problems.registry import resolve_problem
 from ml2bench.runner.store import ResultsStore

@@ -9,10 +9,11 @@ The canonical label (only non-default values, sorted keys) is what tables show.
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from ml2bench.errors import UserError
 
@@ -23,6 +24,8 @@ def parse_label(label: str) -> tuple[str, dict[str, Any]]:
     """Split ``name[k=v,...]`` into the name and a dict of parsed values.
 
     Values are parsed as bool (``true``/``false``), int, float or string, in that order.
+    A key given twice (``adam[lr=0.1,lr=0.002]``) is refused rather than silently
+    keeping one of the values.
     """
     match = _LABEL.match(label)
     if match is None:
@@ -36,6 +39,10 @@ def parse_label(label: str) -> tuple[str, dict[str, Any]]:
             key, value = (part.strip() for part in item.split("=", 1))
             if not key:
                 raise UserError(f"empty parameter name in {label!r}")
+            if key in params:
+                raise UserError(f"parameter {key!r} is given twice in {label!r} ({key}="
+                                f"{format_value(params[key])} and {key}={value}); give each "
+                                "parameter once")
             params[key] = parse_value(value)
     return name, params
 
@@ -129,7 +136,8 @@ class Param:
         if self.high is not None:
             parts.append(f"<= {format_value(self.high)}")
         kind = self.kind.__name__
-        return f"a {kind}" + (" " + " and ".join(parts) if parts else "")
+        article = "an" if kind[:1] in "aeiou" else "a"
+        return f"{article} {kind}" + (" " + " and ".join(parts) if parts else "")
 
     def validate(self, owner: str, key: str, value: Any) -> Any:
         """Return ``value`` coerced to the declared type or raise :class:`UserError`."""
@@ -185,7 +193,8 @@ class ParamSet:
         unknown = sorted(set(given) - set(declared))
         if unknown:
             valid = ", ".join(sorted(declared)) or "none"
-            raise UserError(f"{owner}: unknown parameter {unknown[0]!r}; valid parameters: {valid}")
+            raise UserError(f"{owner}: unknown parameter {unknown[0]!r}; valid parameters: "
+                            f"{valid}{did_you_mean(unknown[0], declared)}")
         values = {k: p.default for k, p in declared.items()}
         for key, value in given.items():
             values[key] = declared[key].validate(owner, key, value)
@@ -198,4 +207,12 @@ class ParamSet:
 
 def unknown_name_error(kind: str, name: str, valid: Sequence[str]) -> UserError:
     """The standard error for an unknown problem/solver/suite name."""
-    return UserError(f"unknown {kind} {name!r}; valid {kind}s: {', '.join(sorted(valid))}")
+    return UserError(f"unknown {kind} {name!r}; valid {kind}s: {', '.join(sorted(valid))}"
+                     f"{did_you_mean(name, valid)}")
+
+
+def did_you_mean(name: str, valid: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` for the closest of ``valid`` to a misspelt ``name``
+    (:func:`difflib.get_close_matches`), or ``""`` when none is close."""
+    close = difflib.get_close_matches(name, sorted(valid), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""

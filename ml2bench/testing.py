@@ -64,25 +64,37 @@ def restore(task: Task, solver: Solver, saved: bytes, ledger: WorkLedger | None 
         ledger.load_state_dict(state["ledger"])
 
 
-#: The problem and number of steps of :func:`solver_fingerprint`.
-FINGERPRINT_PROBLEM = "ellipses_resnet[quick=true]"
+#: The problems of :func:`solver_fingerprint`, in order of preference (the first one a
+#: solver supports: bound-constrained solvers such as ``mmg`` take the obstacle problem),
+#: and the number of steps.
+FINGERPRINT_PROBLEMS = ("ellipses_resnet[quick=true]", "obstacle_poisson1d[quick=true]")
 FINGERPRINT_STEPS = 3
 
 
-def solver_fingerprint(label: str, problem: str = FINGERPRINT_PROBLEM,
+def fingerprint_problem(label: str) -> str | None:
+    """The first of :data:`FINGERPRINT_PROBLEMS` that solver ``label`` supports."""
+    for problem in FINGERPRINT_PROBLEMS:
+        task, solver, _ = bind(problem, label)
+        if solver.supports(task)[0]:
+            return problem
+    return None
+
+
+def solver_fingerprint(label: str, problem: str | None = None,
                        steps: int = FINGERPRINT_STEPS, seed: int = 0) -> str | None:
-    """SHA-256 of a solver's first ``steps`` steps on ``problem``: every level's
-    parameters (float64 bytes) and the work units after each step; None if the solver
-    does not support the problem.
+    """SHA-256 of a solver's first ``steps`` steps on ``problem`` (default:
+    :func:`fingerprint_problem`): every level's parameters (float64 bytes) and the work
+    units after each step; None if the solver supports none of the problems.
 
     Computed in the portable numerics (:mod:`ml2bench.numerics`), so the same on every
     x86-64-v3 CPU; a change of it means the solver's numbers changed.
     """
     import hashlib
 
-    task, solver, ledger = bind(problem, label, seed)
-    if not solver.supports(task)[0]:
+    problem = problem or fingerprint_problem(label)
+    if problem is None:
         return None
+    task, solver, ledger = bind(problem, label, seed)
     digest = hashlib.sha256()
     for _ in range(steps):
         solver.step()

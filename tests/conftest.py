@@ -27,7 +27,7 @@ atexit.register(shutil.rmtree, os.environ["ML2BENCH_CACHE"], ignore_errors=True)
 def pytest_collection_modifyitems(config, items):
     if torch.cuda.is_available():
         return
-    skip = pytest.mark.skip(reason="needs CUDA")
+    skip = pytest.mark.skip(reason="needs CUDA (torch.cuda.is_available() is False here)")
     for item in items:
         if "cuda" in item.keywords:
             item.add_marker(skip)

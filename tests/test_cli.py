@@ -126,8 +126,54 @@ def test_a_real_process_exits_non_zero_without_traceback():
 
 def test_results_parquet_round_trips_through_pandas(capsys, tmp_path):
     run_cli(capsys, "run", "--problem", "quadratic_poisson1d[quick=true]", "--solver", "lbfgs",
-            "--budget", "3", "--out", str(tmp_path), "--no-progress")
+            "--budget", "6", "--out", str(tmp_path), "--no-progress")  # one 6-WU step
     frame = pd.read_parquet(next((tmp_path / "runs").glob("*.parquet")))
     assert frame["problem_version"].iloc[0] == 1
     assert frame["grad_norm_rel"].iloc[0] == 1.0
     assert frame["grad_norm_rel"].iloc[-1] < 0.1
+
+
+# -- bad input tried as a new user would (issue 17, point 6) ---------------------------
+SMALL = "peaks_resnet[quick=true]"
+
+
+def test_a_tiny_budget_and_spacing_with_rmtr_finish_at_once(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "ml2bench", "run", "--problem", SMALL,
+                           "--solver", "rmtr", "--budget", "1e-9", "--checkpoint-every", "1e-12",
+                           "--out", str(tmp_path), "--no-progress"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "1 budget" in proc.stdout
+
+
+@pytest.mark.parametrize("argv,needles", [
+    (["--checkpoint-every", "1e-12"], ["--checkpoint-every 1e-12 WU is finer than budget",
+                                       "use 0 (after every step) or a spacing >="]),
+    (["--seeds", "0-1000000"], ["1000001 seeds; at most 1000 per sweep"]),
+    (["--threads", "100000"], ["--threads 100000", "use at most 1024"]),
+    (["--solver", "adam[lr=0.1,lr=0.002]"], ["'lr' is given twice", "give each parameter once"]),
+])
+def test_absurd_run_options_are_one_line(capsys, tmp_path, argv, needles):
+    solver = [] if "--solver" in argv else ["--solver", "rmtr"]
+    code, _, err = run_cli(capsys, "run", "--problem", SMALL, *solver, *argv,
+                           "--out", str(tmp_path))
+    assert_one_line_error(code, err, *needles)
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+@pytest.mark.parametrize("command", [["run", "--problem", SMALL, "--solver", "adam"], ["table"],
+                                     ["report"], ["landscape"]])
+def test_an_empty_or_file_out_is_one_line(capsys, tmp_path, command):
+    code, _, err = run_cli(capsys, *command, "--out", "")
+    assert_one_line_error(code, err, "--out", "needs a folder, got an empty string")
+    afile = tmp_path / "afile"
+    afile.write_text("mine")
+    code, _, err = run_cli(capsys, *command, "--out", str(afile))
+    assert_one_line_error(code, err, "--out", f"{afile} is a file, not a folder")
+    assert afile.read_text() == "mine"
+
+
+def test_empty_seeds_are_refused_not_read_as_the_default(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "run", "--problem", SMALL, "--solver", "adam", "--seeds", "",
+                           "--out", str(tmp_path))
+    assert_one_line_error(code, err, "cannot parse seeds ''")

@@ -39,3 +39,10 @@ def test_search_space_grids():
     assert SearchSpace("log_uniform", 1e-3, 1e-1).grid(3) == pytest.approx([1e-3, 1e-2, 1e-1])
     assert SearchSpace("uniform", 0.0, 1.0).grid(3) == pytest.approx([0.0, 0.5, 1.0])
     assert SearchSpace("choice", choices=(1, 2)).grid(5) == [1, 2]
+
+
+@pytest.mark.parametrize("label", ["adam[lr=0.1,lr=0.002]", "rmtr[levels=3, levels = 3]"])
+def test_a_key_given_twice_is_refused(label):
+    with pytest.raises(UserError, match=r"parameter '(lr|levels)' is given twice .*give each "
+                       r"parameter once"):
+        parse_label(label)

@@ -48,11 +48,14 @@ from ml2bench.hierarchy.base import LevelCost
 #: Evaluation kinds: ``hvp`` is a Hessian-vector product that linearises the gradient
 #: (the first of a Krylov solve), ``hvp_more`` a further product through the same
 #: linearisation (:mod:`ml2bench.hessian`); ``grad_subdomain`` a gradient with respect to
-#: one parameter subdomain (a measured fraction of ``grad``).
-KINDS = ("forward", "grad", "hvp", "hvp_more", "grad_subdomain")
+#: one parameter subdomain (a measured fraction of ``grad``); ``sweep`` one (projected)
+#: Gauss–Seidel sweep over a level, priced as that level's gradient (a sweep touches
+#: every nonzero of the level's matrix once, as the gradient's matrix-vector product
+#: does; :mod:`ml2bench.solvers.monotone_kernels`).
+KINDS = ("forward", "grad", "hvp", "hvp_more", "grad_subdomain", "sweep")
 
 #: Kinds charged a measured fraction (``scale``) of a level cost: kind -> cost entry.
-SCALED_KINDS = {"grad_subdomain": "grad"}
+SCALED_KINDS = {"grad_subdomain": "grad", "sweep": "grad"}
 
 #: Collective operations counted by :meth:`WorkLedger.communicate`.
 COMM_KINDS = ("allreduce", "broadcast")

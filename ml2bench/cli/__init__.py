@@ -13,6 +13,7 @@ import os
 import sys
 from pathlib import Path
 
+from ml2bench.cli.arguments import folder
 from ml2bench.cli.executor_args import add_executor_arguments, executor_from_args
 from ml2bench.errors import UserError
 
@@ -54,7 +55,7 @@ def build_parser() -> Parser:
     run.add_argument("--threads", type=int, default=None,
                      help="torch intra-op threads per run (default: 1, or cores // jobs for "
                           "problems whose spec says threads_pay = true)")
-    run.add_argument("--out", default=DEFAULT_OUT, help="output directory")
+    run.add_argument("--out", default=DEFAULT_OUT, type=folder, help="output directory")
     run.add_argument("--quick", action="store_true", help="quick sizes for every problem")
     run.add_argument("--no-target-stop", action="store_true",
                      help="keep going after the target is reached")
@@ -75,23 +76,26 @@ def build_parser() -> Parser:
     _add_tune_parser(sub)
 
     table = sub.add_parser("table", help="leaderboard table to stdout")
-    table.add_argument("--out", default=DEFAULT_OUT, help="results directory")
+    table.add_argument("--out", default=DEFAULT_OUT, type=folder, help="results directory")
     table.add_argument("--format", default="md", choices=("md", "csv", "latex"))
     table.add_argument("--flatness", action="store_true", help="add flatness metric columns")
+    table.add_argument("--compare", default=None, metavar="FILE",
+                       help="compare with a committed leaderboard (Markdown) in every number "
+                            "but times; exit 1 if they differ")
 
     plot = sub.add_parser("plot", help="convergence plots (PNG per problem)")
-    plot.add_argument("--out", default=DEFAULT_OUT, help="results directory")
+    plot.add_argument("--out", default=DEFAULT_OUT, type=folder, help="results directory")
     plot.add_argument("--x", default="work_units", choices=("work_units", "time_s", "epoch"))
 
     profile = sub.add_parser("profile", help="performance profiles and integrated scores "
                              "(WU to target, time to target, peak memory)")
-    profile.add_argument("--out", default=DEFAULT_OUT, help="results directory")
+    profile.add_argument("--out", default=DEFAULT_OUT, type=folder, help="results directory")
     profile.add_argument("--r-max", type=float, default=4.0,
                          help="upper limit of the score's integral over τ (AlgoPerf: 4)")
     profile.add_argument("--format", default="md", choices=("md", "csv", "latex"))
 
     report = sub.add_parser("report", help="tables + figures + HTML in one folder")
-    report.add_argument("--out", default=DEFAULT_OUT, help="results directory")
+    report.add_argument("--out", default=DEFAULT_OUT, type=folder, help="results directory")
 
     _add_reproduce_parser(sub)
 
@@ -117,7 +121,7 @@ def _add_tune_parser(sub) -> None:
     tune.add_argument("--budget", type=float, default=None, help="budget per run in work units")
     tune.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     tune.add_argument("--jobs", type=int, default=1, help="parallel processes")
-    tune.add_argument("--out", default=DEFAULT_OUT, help="output directory")
+    tune.add_argument("--out", default=DEFAULT_OUT, type=folder, help="output directory")
     tune.add_argument("--quick", action="store_true", help="quick sizes for every problem")
     tune.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_executor_arguments(tune)
@@ -131,7 +135,7 @@ def _add_reproduce_parser(sub) -> None:
                            help="claim ids (T1 … T5, M1, M2; default: all)")
     reproduce.add_argument("--scale", default="quick", choices=("quick", "full"),
                            help="quick: 2 CPU cores in minutes; full: the papers' scale")
-    reproduce.add_argument("--out", default=None,
+    reproduce.add_argument("--out", default=None, type=folder,
                            help="results directory (default runs/reproduce/<scale>)")
     reproduce.add_argument("--paper", default=None,
                            help="folder with claims.toml; results/, figures/ and claims.md "
@@ -236,6 +240,15 @@ def _fmt(value) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
+def check_cores(threads: int | None, jobs: int, executor) -> None:
+    """Refuse absurd ``--threads``/``--jobs`` (UserError); warn (one line on stderr) when
+    the runs oversubscribe this machine's cores (:func:`~ml2bench.runner.threads.check_threads`)."""
+    from ml2bench.runner.threads import check_threads
+    warning = check_threads(threads, jobs, local=not executor.remote)
+    if warning:
+        print(f"ml2bench: warning: {warning}", file=sys.stderr)
+
+
 def cmd_run(args) -> int:
     """``ml2bench run``: a suite or problems × solvers × seeds; exit 1 if runs failed."""
     if args.jobs < 1:
@@ -255,7 +268,7 @@ def cmd_run(args) -> int:
     solvers = args.solver or (suite.solvers if suite else [])
     if not problems or not solvers:
         raise UserError("nothing to run: give a suite, or at least one --problem and one --solver")
-    seeds = parse_seeds(args.seeds) if args.seeds else (suite.seeds if suite else [0])
+    seeds = parse_seeds(args.seeds) if args.seeds is not None else (suite.seeds if suite else [0])
     if args.quick or (suite and suite.quick):
         problems = [with_quick(p) for p in problems]
     metrics = args.metrics.split(",") if args.metrics else (suite.metrics if suite else [])
@@ -265,6 +278,7 @@ def cmd_run(args) -> int:
                    stop_at_target=not args.no_target_stop, threads=args.threads,
                    precision=args.precision,
                    metrics=tuple(m.strip() for m in metrics if m.strip()))
+    check_cores(args.threads, min(args.jobs, len(specs)), executor)
     if args.nproc is not None:
         return launch_torchrun(args, specs)
     from ml2bench.parallel import init_from_env, launched, shutdown, world
@@ -350,8 +364,6 @@ def launch_torchrun(args, specs) -> int:
 
 def cmd_tune(args) -> int:
     """``ml2bench tune``: equal-budget tuning; exit 1 if runs failed."""
-    if args.trials < 1:
-        raise UserError(f"--trials must be a positive integer, got {args.trials}")
     if args.jobs < 1:
         raise UserError(f"--jobs must be a positive integer, got {args.jobs}")
     if args.budget is not None and args.budget <= 0:
@@ -369,15 +381,17 @@ def cmd_tune(args) -> int:
                         "--solver")
     for solver in solvers:
         search_dimensions(solver)  # unknown solver or parameter: one line, before any run
-    seeds = parse_seeds(args.seeds) if args.seeds else (suite.seeds if suite else [0])
+    seeds = parse_seeds(args.seeds) if args.seeds is not None else (suite.seeds if suite else [0])
     final_seeds = parse_seeds(args.final_seeds)
     check_seeds(seeds, final_seeds)
     if args.quick or (suite and suite.quick):
         problems = [with_quick(p) for p in problems]
     budget = args.budget if args.budget is not None else (suite.budget if suite else None)
+    executor = executor_from_args(args)
+    check_cores(None, args.jobs, executor)
     report = tune(problems, solvers, args.trials, seeds, args.out, final_seeds=final_seeds,
                   search_seed=args.search_seed, jobs=args.jobs, progress=not args.no_progress,
-                  executor=executor_from_args(args), budget=budget, device=args.device)
+                  executor=executor, budget=budget, device=args.device)
     failed = []
     for name, sweep in (("trials", report.trials), ("final", report.finals)):
         done = sum(sweep.statuses.values())
@@ -397,14 +411,28 @@ def cmd_tune(args) -> int:
 
 
 def _load_results(out: str):
-    """The store and its runs; unreadable files are skipped and listed (third value)."""
-    from ml2bench.runner.store import ResultsStore
+    """The store and its runs; unreadable files are skipped and listed (third value).
+
+    Parquet files of other data (not written by ml2bench) are skipped with one warning
+    line naming them; a folder with nothing else is an error naming them.
+    """
+    from ml2bench.runner.store import IDENTIFYING, ResultsStore
     store = ResultsStore(out)
     unreadable: list[str] = []
     runs = store.load_runs(unreadable)
+    foreign = store.foreign_files()
+    what = "is not an ml2bench results file" if len(foreign) == 1 else \
+        "are not ml2bench results files"
+    named = (f"{', '.join(map(str, foreign))} {what} (ml2bench's have the columns "
+             f"{', '.join(IDENTIFYING)})")
     if runs.empty:
         _check_readable(unreadable)
+        if foreign:
+            raise UserError(f"no ml2bench results in {out}/runs: {named}; give --out the "
+                            "folder that `ml2bench run --out` wrote")
         raise UserError(f"no results in {out}/runs; run e.g. `ml2bench run quick --out {out}` first")
+    if foreign:
+        print(f"ml2bench: warning: skipped {named}; move them out of {out}", file=sys.stderr)
     return store, runs, unreadable
 
 
@@ -438,8 +466,8 @@ def cmd_table(args) -> int:
     if record:  # the trials were the tuning; the final runs of the choices are the entries
         tuned = final_marks(record)
         print(header_text(record, args.format), end="")
-    print(format_table(leaderboard(runs, flatness=flatness, tuned=tuned), args.format),
-          flush=True)
+    text = format_table(leaderboard(runs, flatness=flatness, tuned=tuned), args.format)
+    print(text, flush=True)
     from ml2bench.report.environment import mixed_warning
     from ml2bench.report.ranking import rule_note
     print(rule_note(args.format), end="", flush=True)
@@ -447,7 +475,31 @@ def cmd_table(args) -> int:
     if warning:
         print(f"ml2bench: warning: {warning}", file=sys.stderr)
     _check_readable(unreadable)
+    if args.compare:
+        return _compare_with(text, args.compare, args.format)
     return 0
+
+
+def _compare_with(text: str, path: str, fmt: str) -> int:
+    """``table --compare FILE``: 0 if ``text`` matches FILE in every number but times,
+    else the differences on stderr and 1."""
+    from ml2bench.report.compare import differences
+    if fmt != "md":
+        raise UserError(f"--compare reads Markdown leaderboards; use --format md, not {fmt}")
+    try:
+        reference = Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise UserError(f"cannot read --compare {path}: {error.strerror}") from None
+    found = differences(reference, text)
+    if not found:
+        print(f"ml2bench: the leaderboard matches {path} in every number but times",
+              file=sys.stderr)
+        return 0
+    print(f"ml2bench: the leaderboard differs from {path} ({len(found)} differences; "
+          "times are not compared):", file=sys.stderr)
+    for line in found[:40]:
+        print(f"  {line}", file=sys.stderr)
+    return 1
 
 
 def cmd_plot(args) -> int:

@@ -4,13 +4,15 @@ every start of the command line). The command itself is
 
 from __future__ import annotations
 
+from ml2bench.cli.arguments import folder
+
 KINDS = ("slice1d", "slice2d", "interpolate", "density")
 
 
 def add_landscape_parser(subparsers) -> None:
     """Register the ``landscape`` sub-command."""
     parser = subparsers.add_parser("landscape", help="loss-landscape figures of saved final models")
-    parser.add_argument("--out", default="runs/latest", help="results directory")
+    parser.add_argument("--out", default="runs/latest", type=folder, help="results directory")
     parser.add_argument("--problem", default=None, help="problem name or label (default: all)")
     parser.add_argument("--solvers", default=None,
                         help="comma-separated solver labels or names (default: all)")

@@ -53,3 +53,47 @@ class GridTransfer:
     def project(self, fine: Sequence[torch.Tensor]) -> Params:
         """``Π``: injection at the coarse grid points."""
         return [f[1::2].clone() for f in fine]
+
+
+@dataclass
+class GridTransfer2D:
+    """The tensor product of :class:`GridTransfer` on an ``n × n`` grid stored flat.
+
+    Each parameter is a flat vector of ``n²`` grid values (row-major, zero Dirichlet
+    boundary), ``n_f = 2 n_c + 1``. ``P`` is bilinear interpolation (the 1D linear
+    interpolation along both axes), ``R = ¼ Pᵀ`` is 2D full weighting and Π injection,
+    so ``Π P = I`` (Briggs, Henson & McCormick 2000, §3 and §5).
+    """
+
+    adjoint_scale: float = 0.25
+
+    @property
+    def project_inverts_prolong(self) -> bool:
+        """``Π P = I``: injection recovers what was prolongated."""
+        return True
+
+    @staticmethod
+    def _side(v: torch.Tensor) -> int:
+        n = int(round(v.numel() ** 0.5))
+        if n * n != v.numel():
+            raise ValueError(f"a 2D grid vector needs n² entries, got {v.numel()}")
+        return n
+
+    @staticmethod
+    def _along_both(grid: torch.Tensor, kernel) -> torch.Tensor:
+        once = kernel(interp.pad_dirichlet(grid))[1:-1]
+        return kernel(interp.pad_dirichlet(once.T))[1:-1].T
+
+    def prolong(self, coarse: Sequence[torch.Tensor]) -> Params:
+        """``P``: bilinear interpolation with homogeneous Dirichlet boundary values."""
+        return [self._along_both(c.reshape(self._side(c), -1), interp.vertex_prolong).reshape(-1)
+                for c in coarse]
+
+    def restrict(self, fine: Sequence[torch.Tensor]) -> Params:
+        """``R = ¼ Pᵀ`` (2D full weighting)."""
+        return [self.adjoint_scale * self._along_both(
+            f.reshape(self._side(f), -1), interp.vertex_prolong_adjoint).reshape(-1) for f in fine]
+
+    def project(self, fine: Sequence[torch.Tensor]) -> Params:
+        """``Π``: injection at the coarse grid points."""
+        return [f.reshape(self._side(f), -1)[1::2, 1::2].reshape(-1).clone() for f in fine]

@@ -113,6 +113,11 @@ class Task:
     model.regularization()``; ``data_loss`` is mean-reduced so that losses of batches of
     different sizes are comparable. ``loss_needs_grad`` marks objectives that
     differentiate the network with respect to its inputs (PINNs).
+
+    ``lower``/``upper`` are bound constraints ``lower ≤ θ ≤ upper`` on the finest model's
+    parameters (one tensor per parameter, in ``parameters()`` order; ``None``: no bound
+    on that side), e.g. the obstacle of :mod:`ml2bench.problems.obstacle`. Solvers that
+    cannot keep iterates feasible refuse a bounded task (:meth:`has_bounds`).
     """
 
     problem: str
@@ -131,6 +136,13 @@ class Task:
     dtype: torch.dtype = torch.float32
     checkpoint_every: float | None = None
     info: dict = field(default_factory=dict)
+    lower: list[torch.Tensor] | None = None
+    upper: list[torch.Tensor] | None = None
+
+    @property
+    def has_bounds(self) -> bool:
+        """Whether the problem constrains its parameters (``lower`` or ``upper`` set)."""
+        return self.lower is not None or self.upper is not None
 
     @property
     def num_train(self) -> int:

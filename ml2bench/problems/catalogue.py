@@ -17,4 +17,6 @@ FAMILIES = catalogue(
     Entry("klein_gordon", "ml2bench.problems.schwarz_pinns:KleinGordonPinn"),
     Entry("allen_cahn", "ml2bench.problems.schwarz_pinns:AllenCahnPinn"),
     Entry("quadratic_poisson1d", "ml2bench.problems.quadratic:QuadraticPoisson1D"),
+    Entry("obstacle_poisson1d", "ml2bench.problems.obstacle:ObstaclePoisson1D"),
+    Entry("obstacle_poisson2d", "ml2bench.problems.obstacle:ObstaclePoisson2D"),
 )

@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ml2bench import plugins
 from ml2bench.errors import UserError
-from ml2bench.labels import Param, ParamSet, format_label, parse_label, unknown_name_error
+from ml2bench.labels import (Param, ParamSet, did_you_mean, format_label, parse_label,
+                             unknown_name_error)
 from ml2bench.problems.catalogue import FAMILIES as CATALOGUE
 
 if TYPE_CHECKING:
@@ -140,8 +141,24 @@ class ProblemSpec:
         declared = {**COMMON_PARAMS, **family_class(self.family).params}
         return {k: replace(p, default=self.defaults.get(k, p.default)) for k, p in declared.items()}
 
+    def check(self) -> None:
+        """Raise :class:`UserError` for a key of ``[params]`` or ``[quick]`` that the
+        family does not declare (naming the valid ones and the closest) or a value out of
+        its declared range — on loading, before any run starts."""
+        declared = {**COMMON_PARAMS, **family_class(self.family).params}
+        for table, values in (("params", self.defaults), ("quick", self.quick)):
+            owner = f"problem spec {self.path or self.name} [{table}]"
+            for key, value in values.items():
+                if key not in declared:
+                    raise UserError(f"{owner}: unknown parameter {key!r} of family "
+                                    f"{self.family}; valid parameters: "
+                                    f"{', '.join(sorted(declared))}{did_you_mean(key, declared)}")
+                declared[key].validate(owner, key, value)
+
     def resolve(self, given: dict[str, Any]) -> dict[str, Any]:
-        """Validated parameter values: spec defaults, then quick overrides, then ``given``."""
+        """Validated parameter values: spec defaults, then quick overrides, then ``given``
+        (the spec's own values checked first, :meth:`check`)."""
+        self.check()
         declared = self.declared()
         checked = ParamSet.validate(self.name, declared, given).values
         if checked["quick"]:
@@ -171,21 +188,63 @@ def read_toml(path: Path) -> dict:
         raise UserError(f"cannot read {path}: {error.strerror}") from None
 
 
-def load_spec(path: Path) -> ProblemSpec:
-    """Read and check one problem spec file."""
-    data = read_toml(path)
+#: The top-level keys of a problem spec ``problems/NAME.toml``: what each must be. The one
+#: place to extend when a spec gains a field (a key not here is refused on loading, with
+#: the closest valid key suggested).
+SPEC_KEYS: dict[str, str] = {
+    "name": "the problem's name, a string",
+    "version": "a positive integer, bumped when a change changes results",
+    "family": "the name of a problem family",
+    "description": "a string",
+    "params": "a table of the family's parameters (their defaults for this problem)",
+    "quick": "a table of parameters that quick=true overrides",
+    "threads_pay": "true or false",
+    "calibration": "tables [calibration.quick] / [calibration.full]: the provenance of the "
+                   "targets, written by `ml2bench calibrate`",
+}
+
+#: The checks of :data:`SPEC_KEYS` beyond being known (keys without one take any value).
+_SPEC_CHECKS = {
+    "name": lambda v: isinstance(v, str) and bool(v.strip()),
+    "version": lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
+    "family": lambda v: isinstance(v, str),
+    "description": lambda v: isinstance(v, str),
+    "params": lambda v: isinstance(v, dict),
+    "quick": lambda v: isinstance(v, dict),
+    "threads_pay": lambda v: isinstance(v, bool),
+    "calibration": lambda v: isinstance(v, dict) and set(v) <= {"quick", "full"}
+    and all(isinstance(t, dict) for t in v.values()),
+}
+
+
+def check_spec_keys(data: dict, path: Path | str) -> None:
+    """Raise :class:`UserError` for an unknown top-level key of a spec file (naming the
+    valid ones and the closest), a missing required key or a value of the wrong kind."""
+    for key in data:
+        if key not in SPEC_KEYS:
+            raise UserError(f"problem spec {path}: unknown key {key!r}; valid keys: "
+                            f"{', '.join(SPEC_KEYS)}{did_you_mean(key, SPEC_KEYS)}")
     for key in ("name", "version", "family"):
         if key not in data:
-            raise UserError(f"problem spec {path} lacks the required key {key!r}")
+            raise UserError(f"problem spec {path} lacks the required key {key!r} "
+                            f"({SPEC_KEYS[key]})")
+    for key, value in data.items():
+        if key in _SPEC_CHECKS and not _SPEC_CHECKS[key](value):
+            raise UserError(f"problem spec {path}: {key} = {value!r} is invalid; {key} must be "
+                            f"{SPEC_KEYS[key]}")
+
+
+def load_spec(path: Path) -> ProblemSpec:
+    """Read and check one problem spec file (its keys; the parameter values are checked
+    against the family's declarations by :meth:`ProblemSpec.check`, before any run)."""
+    data = read_toml(path)
+    check_spec_keys(data, path)
     if data["family"] not in _family_names():
         raise unknown_name_error("problem family", data["family"], _family_names())
-    threads_pay = data.get("threads_pay", False)
-    if not isinstance(threads_pay, bool):
-        raise UserError(f"problem spec {path}: threads_pay must be true or false, "
-                        f"got {threads_pay!r}")
-    return ProblemSpec(name=data["name"], version=int(data["version"]), family=data["family"],
+    return ProblemSpec(name=data["name"], version=data["version"], family=data["family"],
                        description=data.get("description", ""), defaults=data.get("params", {}),
-                       quick=data.get("quick", {}), path=str(path), threads_pay=threads_pay)
+                       quick=data.get("quick", {}), path=str(path),
+                       threads_pay=data.get("threads_pay", False))
 
 
 def load_specs(directory: Path | None = None) -> dict[str, ProblemSpec]:

@@ -92,7 +92,10 @@ def _mesh(claim, runs, outcome, scale, path):
                    label=f"published: flat (coarsest count +{spread:g})")
     ax.set_xscale("log", base=2)
     ax.set_xlabel("grid size n")
-    ax.set_ylabel("cycles (steps) to ‖g‖ ≤ 1e-8 ‖g₀‖")
+    column = outcome.series.get("column", "grad_norm_rel")
+    target = f"{outcome.series.get('gtol', 1e-8):g}"
+    ax.set_ylabel("cycles (steps) to ‖g‖ ≤ 1e-8 ‖g₀‖" if column == "grad_norm_rel"
+                  else f"cycles (steps) to {column} ≤ {target}")
     ax.legend(fontsize=7)
     return _finish(fig, claim, scale, path)
 

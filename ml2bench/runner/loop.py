@@ -15,7 +15,8 @@ The loop only sequences named parts:
 The budget is a hard limit (AlgoPerf's rule): the ledger refuses any evaluation past it
 (:class:`~ml2bench.accounting.ledger.BudgetExhausted`), the step in progress is given up
 and the solver's last accepted iterate (:meth:`~ml2bench.solvers.base.Solver.restore`)
-is the run's final one, evaluated with status ``budget`` and ``info_budget_cut = 1``. So
+is the run's final one, evaluated with status ``budget``, the last whole step's
+diagnostics and ``info_budget_cut = 1``. So
 ``work_units ≤ budget`` in every row, and no metric comes from work beyond it.
 
 Evaluations at checkpoints are timed separately (``eval_time_s``) and never charged to
@@ -80,6 +81,8 @@ class RunLoop:
     def __init__(self, prepared: PreparedRun, store: ResultsStore) -> None:
         self.prepared, self.store, self.spec = prepared, store, prepared.spec
         self.device = resolve_device(self.spec.device)
+        if self.device.type == "cpu":  # the kernels the run's identity names
+            numerics.ensure(self.spec.numerics or numerics.current())
         self.task: Task = family_of(prepared.problem_spec).make_task(
             prepared.problem_spec.name, prepared.problem_values, self.spec.seed, self.device)
         self.solver = prepared.solver
@@ -236,7 +239,7 @@ class RunLoop:
                 self.info = self.solver.step()
             except BudgetExhausted:  # the budget ends inside this step: its last accepted
                 self.solver.restore(snapshot)  # iterate is the run's final one
-                self.info = {"budget_cut": 1.0}
+                self.info = {**self.info, "budget_cut": 1.0}  # the last whole step's
                 status = "budget"
             if cuda:
                 torch.cuda.synchronize(self.device)
@@ -299,8 +302,6 @@ def execute(prepared: PreparedRun, store: ResultsStore) -> str:
     metrics = RunMetrics.parse(prepared.spec.metrics).end_of_run
     if store.is_finished(prepared.run_id, prepared.config_hash, metrics):
         return "up-to-date"
-    if resolve_device(prepared.spec.device).type == "cpu":
-        numerics.ensure(prepared.spec.numerics or numerics.current())
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(prepared.spec.threads or 1)
     loop = None
@@ -326,7 +327,7 @@ def execute(prepared: PreparedRun, store: ResultsStore) -> str:
             loop.evaluate("failed", message)
             rows = loop.rows
         store.write_run(prepared.run_id, rows)
-        store.drop_partial(prepared.run_id)
+        store.set_aside_partial(prepared.run_id)  # kept as *.failed, not deleted
         if world()[1] > 1:  # the other ranks wait in a collective: end the process group
             raise
         return "failed"

@@ -21,6 +21,7 @@ from ml2bench.errors import UserError
 from ml2bench.flatness.run_metrics import RunMetrics
 from ml2bench.labels import format_label
 from ml2bench.problems.registry import ProblemSpec, family_of, resolve_problem
+from ml2bench.runner.checkpoint import check_spacing
 from ml2bench.runner.spec import PRECISIONS, RunSpec, config_hash, run_id
 from ml2bench.runner.threads import default_threads
 from ml2bench.solvers.base import Solver
@@ -181,6 +182,8 @@ def prepare(spec: RunSpec, jobs: int = 1, remote: bool = False) -> PreparedRun:
     if spec.budget is not None:
         values = {**values, "budget": float(spec.budget)}
     family.check_params(problem_spec.name, values)
+    if values.get("budget") is not None:
+        check_spacing(spec.checkpoint_every, float(values["budget"]))
     check_solver_on_problem(solver, problem_spec, values)
     family.check_available(problem_spec.name, values)
     problem_label = canonical_problem_label(problem_spec, values)

@@ -3,7 +3,8 @@
 Layout under the output directory::
 
     runs/<run_id>.parquet       long format, one row per checkpoint (finished runs)
-    partial/<run_id>.pt         resumable state of an unfinished run
+    partial/<run_id>.pt         resumable state of an unfinished run (SHA-256 checked)
+    partial/<run_id>.prev.pt    the checkpoint before it (used if the last is damaged)
     flatness/<run_id>.parquet   end-of-run metrics (second table, keyed by run_id)
     models/<run_id>.pt          final parameters and buffers of the finest model
 
@@ -14,13 +15,17 @@ final name.
 
 from __future__ import annotations
 
+import io
 import math
+import sys
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from ml2bench.errors import UserError
 from ml2bench.files import atomic_save as atomic_write
+from ml2bench.files import remove_stale_temporaries
+from ml2bench.runner.checked import DamagedFile, move_aside, read_checked, write_checked
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -36,6 +41,13 @@ ENVIRONMENT = ["ml2bench_version", "git_commit", "torch_version", "device", "dev
                "num_threads", "numerics", "cpu_model", "cpu_isa", "cpu_capability", "blas",
                "onednn", "hostname", "started_at"]
 COLUMNS = IDENTITY + PROGRESS + METRICS + STATUS + ENVIRONMENT
+#: Columns that every file ml2bench writes in ``runs/`` (and, of them, ``run_id`` in
+#: ``flatness/``) has: a parquet file without them there is other data, skipped and
+#: named, never read as results (tables would fail on the missing columns).
+IDENTIFYING = ["run_id", "problem", "solver", "seed", "status"]
+
+#: The :data:`IDENTIFYING` columns per folder (flatness rows are keyed by ``run_id``).
+_IDENTIFYING_IN = {"runs": IDENTIFYING, "flatness": ["run_id"]}
 STATUSES = ("ok", "diverged", "failed", "timeout", "budget", "target", "stalled", "skipped")
 
 
@@ -162,59 +174,147 @@ class ResultsStore:
         return path
 
     def save_model(self, run_id: str, state: dict) -> Path:
-        """Save a finished run's final model (``state_dict`` and identity) atomically."""
-        import torch  # not at module level: reading results needs no torch
+        """Save a finished run's final model (``state_dict`` and identity) atomically,
+        with its SHA-256 (:mod:`ml2bench.runner.checked`)."""
         path = self.model_path(run_id)
         if not self.writer:
             return path
-        atomic_write(path, lambda tmp: torch.save(state, tmp))
-        return path
+        return write_checked(path, _torch_bytes(state))
 
     def load_model(self, run_id: str, digest: str | None = None) -> dict | None:
-        """The saved final model of ``run_id`` (None if missing or of another config)."""
-        import torch
-        path = self.model_path(run_id)
-        if not path.exists():
-            return None
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        return state if digest is None or state.get("config_hash") == digest else None
+        """The saved final model of ``run_id`` (None if missing or of another config).
+
+        A damaged file is moved aside to ``*.damaged`` and named in one line on stderr;
+        it counts as missing (the same ``ml2bench run`` command recreates it).
+        """
+        damaged: list[str] = []
+        state = self._load_torch(self.model_path(run_id), damaged, map_location="cpu",
+                                 weights_only=True)
+        if damaged:
+            print(f"ml2bench: warning: damaged final model {damaged[0]}; left out (the same "
+                  "`ml2bench run` command recreates it)", file=sys.stderr)
+        return state if state is not None and (digest is None
+                                               or state.get("config_hash") == digest) else None
+
+    def previous_partial_path(self, run_id: str) -> Path:
+        """``partial/<run_id>.prev.pt``: the checkpoint before the last one."""
+        return self.root / "partial" / f"{run_id}.prev.pt"
 
     def save_partial(self, run_id: str, state: dict) -> None:
-        """Save the resumable state of an unfinished run (atomic ``torch.save``)."""
+        """Save the resumable state of an unfinished run: atomically, with its SHA-256
+        (:mod:`ml2bench.runner.checked`), the checkpoint it replaces kept as the previous
+        generation (a rename: nothing copied)."""
         if not self.writer:
             return
-        import torch
-        atomic_write(self.partial_path(run_id), lambda tmp: torch.save(state, tmp))
+        write_checked(self.partial_path(run_id), _torch_bytes(state),
+                      previous=self.previous_partial_path(run_id))
 
     def load_partial(self, run_id: str, digest: str) -> dict | None:
-        """The saved state of ``run_id`` if it belongs to configuration ``digest``, else ``None``."""
+        """The saved state of ``run_id`` if it belongs to configuration ``digest``, else ``None``.
+
+        A damaged checkpoint (checksum mismatch, truncated, empty, unreadable) is moved
+        aside to ``*.damaged`` and reported in one line on stderr; the previous
+        generation is used if it is sound, else the run restarts from scratch.
+        """
+        damaged: list[str] = []
+        state = None
+        for path in (self.partial_path(run_id), self.previous_partial_path(run_id)):
+            state = self._load_torch(path, damaged, weights_only=False)
+            if state is not None:
+                break
+        if damaged:
+            fallback = f"resuming from {path}" if state is not None else \
+                "restarting the run from scratch"
+            print(f"ml2bench: warning: damaged checkpoint {'; '.join(damaged)}; {fallback}",
+                  file=sys.stderr)
+        return state if state is not None and state.get("config_hash") == digest else None
+
+    def _load_torch(self, path: Path, damaged: list[str], **load) -> dict | None:
+        """The object ``torch.save`` wrote to ``path`` (None if missing), its checksum
+        verified, read with ``torch.load(..., **load)``; a damaged file is moved aside and
+        described in ``damaged``. A file written before checksums is damaged when torch
+        cannot read it (nothing else can tell)."""
         import torch
-        path = self.partial_path(run_id)
         if not path.exists():
             return None
-        state = torch.load(path, weights_only=False)
-        return state if state.get("config_hash") == digest else None
+        try:
+            payload = read_checked(path)
+        except DamagedFile as error:
+            return self._set_aside(path, str(error), damaged)
+        if payload is not None:
+            return torch.load(io.BytesIO(payload), **load)
+        try:
+            return torch.load(path, **load)
+        except Exception as error:  # truncated, empty, not a torch file ...
+            return self._set_aside(path, f"unreadable: {type(error).__name__}", damaged)
+
+    def _set_aside(self, path: Path, reason: str, damaged: list[str]) -> None:
+        """Move a damaged ``path`` to ``*.damaged`` (rank 0) and describe it in ``damaged``."""
+        if self.writer:
+            reason += f"; moved to {move_aside(path).name}"
+        damaged.append(f"{path} ({reason})")
 
     def drop_partial(self, run_id: str) -> None:
-        """Remove the resumable state (the run finished or failed)."""
+        """Remove the resumable state, both generations (the run finished or failed; the
+        older first, so that an interruption never leaves it alone)."""
         if not self.writer:
             return
-        path = self.partial_path(run_id)
-        if path.exists():
-            path.unlink()
+        for path in (self.previous_partial_path(run_id), self.partial_path(run_id)):
+            if path.exists():
+                path.unlink()
+
+    def set_aside_partial(self, run_id: str) -> list[Path]:
+        """Keep the resumable state of a failed run as ``*.failed`` (both generations)
+        instead of deleting it: the state it failed from is evidence, and nothing the
+        user did not ask to delete is deleted. Returns the new names."""
+        if not self.writer:
+            return []
+        return [move_aside(path, "failed")
+                for path in (self.previous_partial_path(run_id), self.partial_path(run_id))
+                if path.exists()]
+
+    def remove_stale_temporaries(self) -> list[Path]:
+        """Remove the temporary files a killed sweep left in this folder's ``runs``,
+        ``partial``, ``flatness`` and ``models`` (never a write in progress:
+        :func:`~ml2bench.files.remove_stale_temporaries`); returns them."""
+        if not self.writer:
+            return []
+        return [path for folder in ("runs", "partial", "flatness", "models")
+                for path in remove_stale_temporaries(self.root / folder)]
 
     def load_runs(self, unreadable: list[str] | None = None) -> pd.DataFrame:
         """All finished runs' rows concatenated (empty frame if none).
 
         A file that cannot be read (e.g. corrupt) is skipped; if ``unreadable`` is a
         list, a description of each skipped file is appended to it, else the first one
-        raises :class:`UserError`.
+        raises :class:`UserError`. A parquet file of other data (without the
+        :data:`IDENTIFYING` columns) is skipped (:meth:`foreign_files` names them).
         """
-        return _concat(sorted((self.root / "runs").glob("*.parquet")), unreadable)
+        return _concat(sorted((self.root / "runs").glob("*.parquet")), unreadable,
+                       _IDENTIFYING_IN["runs"])
 
     def load_flatness(self, unreadable: list[str] | None = None) -> pd.DataFrame:
         """All flatness rows concatenated (unreadable files are skipped and named in ``unreadable``)."""
-        return _concat(sorted((self.root / "flatness").glob("*.parquet")), unreadable)
+        return _concat(sorted((self.root / "flatness").glob("*.parquet")), unreadable,
+                       _IDENTIFYING_IN["flatness"])
+
+    def foreign_files(self) -> list[Path]:
+        """Parquet files in ``runs/`` and ``flatness/`` that hold other data (they lack the
+        :data:`IDENTIFYING` columns, ``run_id`` in ``flatness/``; :meth:`load_runs` and
+        :meth:`load_flatness` skip them). Only the schemas are read; unreadable files are
+        not listed here."""
+        import pyarrow.parquet as pq
+
+        foreign = []
+        for folder, required in _IDENTIFYING_IN.items():
+            for path in sorted((self.root / folder).glob("*.parquet")):
+                try:
+                    names = set(pq.read_schema(path).names)
+                except Exception:  # unreadable: load_runs names it
+                    continue
+                if not set(required) <= names:
+                    foreign.append(path)
+        return foreign
 
 
 def _read(path: Path, unreadable: list[str] | None) -> pd.DataFrame | None:
@@ -237,9 +337,19 @@ REPAIR = ("run the same `ml2bench run` command again to recompute that run (it r
           "the file), or delete the file")
 
 
-def _concat(paths: list[Path], unreadable: list[str] | None = None) -> pd.DataFrame:
+def _concat(paths: list[Path], unreadable: list[str] | None,
+            required: list[str]) -> pd.DataFrame:
+    """The readable files of ``paths`` that have the ``required`` columns, concatenated."""
     import pandas as pd
 
     frames = [_read(p, unreadable) for p in paths]
-    frames = [f for f in frames if f is not None and len(f)]
+    frames = [f for f in frames if f is not None and len(f) and set(required) <= set(f.columns)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _torch_bytes(state: dict) -> bytes:
+    """What ``torch.save(state)`` writes, as bytes."""
+    import torch  # not at module level: reading results needs no torch
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return buffer.getvalue()

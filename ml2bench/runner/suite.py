@@ -63,14 +63,26 @@ def _is_labels(value) -> bool:
         isinstance(v, str) and v.strip() for v in value)
 
 
+#: Most seeds one sweep may name. Every seed is a full run of each problem × solver, and
+#: benchmark statistics settle within tens of seeds, so more than this is a typo (e.g.
+#: ``0-1000000`` for ``0-10``); without the limit such a sweep would only build its run
+#: list for minutes before failing.
+MAX_SEEDS = 1000
+
+#: Largest seed: every generator seeded from it accepts it (``torch.Generator``,
+#: NumPy), also after the derived seeds ml2bench computes from it.
+MAX_SEED = 2**31 - 1
+
+
 #: Suite keys: what each must be (for the error message) and its check.
 SUITE_KEYS = {
     "problems": ("a non-empty list of problem labels, e.g. [\"peaks_resnet\"]", _is_labels),
     "solvers": ("a non-empty list of solver labels, e.g. [\"sgd\", \"rmtr[levels=3]\"]",
                 _is_labels),
-    "seeds": ("a non-empty list of distinct non-negative integers, e.g. [0, 1]",
-              lambda v: isinstance(v, list) and bool(v) and all(_is_int(s) and s >= 0 for s in v)
-              and len(set(v)) == len(v)),
+    "seeds": (f"a non-empty list of distinct non-negative integers, e.g. [0, 1] (at most "
+              f"{MAX_SEEDS} seeds, each at most {MAX_SEED})",
+              lambda v: isinstance(v, list) and 0 < len(v) <= MAX_SEEDS
+              and all(_is_int(s) and 0 <= s <= MAX_SEED for s in v) and len(set(v)) == len(v)),
     "budget": ("a positive number of work units, e.g. 5.0", lambda v: _is_number(v) and v > 0),
     "quick": ("true or false", lambda v: isinstance(v, bool)),
     "metrics": ("a list of metric names, e.g. [\"hess_max\", \"sharp_avg\"]",
@@ -115,25 +127,33 @@ def _toml_text(value) -> str:
 
 
 def parse_seeds(text: str) -> list[int]:
-    """``"0-4"`` → [0..4], ``"0,2,5"`` → [0, 2, 5], ``"3"`` → [3]."""
-    seeds: list[int] = []
+    """``"0-4"`` → [0..4], ``"0,2,5"`` → [0, 2, 5], ``"3"`` → [3].
+
+    Linear in the number of seeds, which is checked (at most :data:`MAX_SEEDS`, each in
+    ``0 … MAX_SEED``) before any range is expanded; a seed given twice is refused.
+    """
+    ranges: list[tuple[int, int]] = []
     try:
         for part in text.split(","):
-            part = part.strip()
-            if "-" in part:
-                low, high = (int(p) for p in part.split("-", 1))
-                if high < low:
-                    raise ValueError
-                seeds.extend(range(low, high + 1))
-            else:
-                seeds.append(int(part))
+            low, dash, high = part.strip().partition("-")
+            low, high = int(low), int(high if dash else low)
+            if high < low:
+                raise ValueError
+            ranges.append((low, high))
     except ValueError:
         raise UserError(f"cannot parse seeds {text!r}: expected e.g. 0-4, 0,1,2 or 3") from None
-    if any(s < 0 for s in seeds):
-        raise UserError(f"seeds must be non-negative integers, got {text!r}")
-    twice = sorted({s for s in seeds if seeds.count(s) > 1})
-    if twice:
-        raise UserError(f"seed {twice[0]} is given twice in {text!r}; each seed runs once")
+    if any(low < 0 or high > MAX_SEED for low, high in ranges):
+        raise UserError(f"seeds must be integers from 0 to {MAX_SEED}, got {text!r}")
+    count = sum(high - low + 1 for low, high in ranges)
+    if count > MAX_SEEDS:
+        raise UserError(f"seeds {text!r} are {count} seeds; at most {MAX_SEEDS} per sweep "
+                        "(each seed is a full run of every problem × solver)")
+    seeds = [seed for low, high in ranges for seed in range(low, high + 1)]
+    seen: set[int] = set()
+    for seed in seeds:
+        if seed in seen:
+            raise UserError(f"seed {seed} is given twice in {text!r}; each seed runs once")
+        seen.add(seed)
     return seeds
 
 

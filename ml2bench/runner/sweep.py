@@ -73,11 +73,16 @@ def run_sweep(specs: Sequence[RunSpec], out_dir: str, jobs: int = 1,
     prepared = prepare_all(executor.adapt(specs), jobs, executor.remote)
     store = ResultsStore(out_dir)
     store.check_writable()
+    stale = store.remove_stale_temporaries()
+    if stale:
+        print(f"ml2bench: removed {len(stale)} temporary file(s) that an interrupted sweep left "
+              f"in {out_dir} (e.g. {stale[0]})", file=sys.stderr)
     report = SweepReport()
     todo = []
     for run in prepared:
         if store.is_finished(run.run_id, run.config_hash, end_of_run_names(run.spec.metrics)):
             report.add(run.label, "up-to-date")
+            store.drop_partial(run.run_id)  # left by a kill after its results were written
             if store.final_status(run.run_id) == "failed":
                 report.failed.append(f"{run.label} (failed in an earlier sweep)")
         else:

@@ -26,3 +26,66 @@ def default_threads(threads_pay: bool, jobs: int = 1, cores: int | None = None) 
     if not threads_pay:
         return 1
     return max(1, (cores or available_cores()) // max(1, jobs))
+
+
+#: Most intra-op threads a run may ask for on any machine (the largest two-socket
+#: servers have a few hundred cores). torch crashes on absurd counts (``--threads
+#: 100000`` segfaults inside OpenMP).
+MAX_THREADS = 1024
+
+#: ``--threads`` (or ``--jobs``) above this many per core of the machine the runs execute
+#: on is refused: threads beyond the cores only wait for each other (``--threads 5000``
+#: on 2 cores runs 17 times slower), and every job is a process with its own torch.
+THREADS_PER_CORE = 4
+
+
+def check_threads(threads: int | None, jobs: int, local: bool = True,
+                  cores: int | None = None) -> str | None:
+    """Refuse an absurd thread count; a one-line warning when runs oversubscribe the cores.
+
+    Parameters
+    ----------
+    threads : int or None
+        ``--threads`` (None: the house policy, :func:`default_threads`, which never
+        gives a job more than its share of the cores).
+    jobs : int
+        Runs executing at once (``--jobs``, at most the number of runs).
+    local : bool
+        Whether the runs execute on this machine (False for SLURM jobs: only
+        :data:`MAX_THREADS` is checked there).
+    cores : int, optional
+        Cores of this machine (default :func:`available_cores`).
+
+    Returns
+    -------
+    str or None
+        The warning (jobs × threads above the cores: timings are inflated, work units
+        and metrics are not), or None.
+
+    Raises
+    ------
+    UserError
+        ``threads`` above :data:`MAX_THREADS`, or on this machine ``threads`` or
+        ``jobs`` above :data:`THREADS_PER_CORE` × its cores.
+    """
+    from ml2bench.errors import UserError
+
+    if threads is not None and threads > MAX_THREADS:
+        raise UserError(f"--threads {threads} is more than any machine has cores; use at most "
+                        f"{MAX_THREADS} (the cores of the machine, e.g. --threads "
+                        f"{available_cores()} here)")
+    if not local:
+        return None
+    cores = cores or available_cores()
+    for option, count in (("--threads", threads), ("--jobs", jobs)):
+        if count is not None and count > THREADS_PER_CORE * cores:
+            raise UserError(f"{option} {count} is far above the {cores} cores this process may "
+                            f"use (more only wait for each other); use at most {cores}")
+    used = jobs * (threads or 1)
+    if used <= cores:
+        return None
+    given = f"--threads {threads}" if jobs == 1 else f"--jobs {jobs} × --threads {threads or 1}"
+    advice = (f"--threads {cores}" if jobs == 1 else f"--jobs {max(1, cores // (threads or 1))}"
+              + (f" --threads {cores}" if threads and threads > cores else ""))
+    return (f"{given} = {used} threads on {cores} cores: the runs share cores, so their times "
+            f"are inflated (work units and metrics are not); use {advice}")

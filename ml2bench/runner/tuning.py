@@ -57,6 +57,9 @@ RECORD_NAME = "tuning.json"
 RECORD_VERSION = 1
 #: Seeds of the final runs when none are given (disjoint from the usual study seeds).
 DEFAULT_FINAL_SEEDS = (100, 101)
+#: Most trials per problem and solver: each is a run on every study seed, and AlgoPerf's
+#: external tuning uses 5 to 100; more is a typo (the sweep would only prepare runs).
+MAX_TRIALS = 1000
 #: Significant digits of sampled floats.
 DIGITS = 3
 
@@ -137,7 +140,7 @@ def sample_configurations(solver_name: str, trials: int, seed: int = 0) -> list[
         A solver name or label; parameters fixed in the label are not searched (and
         not part of the returned dicts).
     trials : int
-        Number of trials (>= 1), the same for every solver.
+        Number of trials (1 … :data:`MAX_TRIALS`), the same for every solver.
     seed : int
         Seed of the scrambled Halton sequence (``scipy.stats.qmc.Halton``), the same
         for every solver.
@@ -148,8 +151,9 @@ def sample_configurations(solver_name: str, trials: int, seed: int = 0) -> list[
         ``trials`` dicts of searched values (constants included), or a single empty
         dict if the solver has no free dimension (nothing to tune: one trial).
     """
-    if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
-        raise UserError(f"--trials must be a positive integer, got {trials!r}")
+    if isinstance(trials, bool) or not isinstance(trials, int) or not 1 <= trials <= MAX_TRIALS:
+        raise UserError(f"--trials must be a positive integer at most {MAX_TRIALS} (each trial "
+                        f"is a run on every study seed), got {trials!r}")
     _, _, dims = search_dimensions(solver_name)
     free = [d for d in dims if not d.constant]
     constants = {d.name: d.value(0.0) for d in dims if d.constant}

@@ -17,7 +17,11 @@ bookkeeping, a solver owns its algorithm):
 * one batch-size policy, :meth:`Solver.make_sampler`;
 * one ``init(task, oracle, generator, level=0)`` signature (``level`` lets another
   solver, e.g. nested iteration, drive a single-level solver on a coarse level);
-* :class:`MultilevelSolver` declares ``levels`` once and resolves it at ``init``.
+* :class:`MultilevelSolver` declares ``levels`` once and resolves it at ``init``;
+* bound constraints: a task with bounds (``task.has_bounds``, e.g. the obstacle
+  problems) is refused with :data:`BOUNDS_SKIP` by every solver whose
+  :meth:`Solver.respects_bounds` is False — checked before any ``supports`` a subclass
+  defines (:meth:`Solver.__init_subclass__` wraps it), so no solver can forget it.
 
 The models' parameters are saved by the runner, not here.
 """
@@ -25,6 +29,7 @@ The models' parameters are saved by the runner, not here.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import typing
 from typing import Any, ClassVar
 
@@ -37,6 +42,19 @@ from ml2bench.problems.base import BatchSampler, Task
 
 #: Batch-size defaults of :meth:`Solver.make_sampler`.
 BATCH_DEFAULTS = ("full", "problem")
+
+#: The refusal of a solver that cannot keep iterates within a problem's bounds.
+BOUNDS_SKIP = "skip: problem has bound constraints"
+
+
+def _refusing_bounds(supports):
+    """``supports`` preceded by the bound check (see :meth:`Solver.__init_subclass__`)."""
+    @functools.wraps(supports)
+    def checked(self, task):
+        if getattr(task, "has_bounds", False) and not self.respects_bounds():
+            return False, BOUNDS_SKIP
+        return supports(self, task)
+    return checked
 
 
 def state_to_dict(state: Any) -> dict:
@@ -123,8 +141,22 @@ class Solver:
         values = ParamSet(self.name, self.params, self.hparams).non_default()
         return format_label(self.name, values)
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Wrap a subclass's own ``supports`` so that the bound check comes first."""
+        super().__init_subclass__(**kwargs)
+        if "supports" in cls.__dict__:
+            cls.supports = _refusing_bounds(cls.__dict__["supports"])
+
+    def respects_bounds(self) -> bool:
+        """Whether every iterate stays within the task's bounds (``task.lower``,
+        ``task.upper``) in floating point; False refuses bounded tasks."""
+        return False
+
     def supports(self, task: Task) -> tuple[bool, str]:
-        """Whether this solver can run on ``task`` and, if not, why."""
+        """Whether this solver can run on ``task`` and, if not, why (a bounded task is
+        refused with :data:`BOUNDS_SKIP` unless :meth:`respects_bounds`)."""
+        if task.has_bounds and not self.respects_bounds():
+            return False, BOUNDS_SKIP
         return True, ""
 
     def init(self, task: Task, oracle: Oracle, generator: torch.Generator,

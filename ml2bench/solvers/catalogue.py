@@ -28,6 +28,12 @@ SOLVERS = catalogue(
           "APTS, data decomposition: local TR steps on consistent shard objectives, summed"),
     Entry("apts_p", "ml2bench.solvers.apts:APTSP",
           "APTS, parameter decomposition: local TR steps on parameter subdomains, summed"),
+    Entry("mmg", "ml2bench.solvers.monotone_mg:MonotoneMultigrid",
+          "monotone multigrid (Kornhuber 1994): projected Gauss-Seidel, monotone coarse obstacles"),
+    Entry("tnnmg", "ml2bench.solvers.monotone_mg:TNNMG",
+          "truncated nonsmooth Newton multigrid: projected GS, linear MG on the inactive set"),
+    Entry("pgd", "ml2bench.solvers.projected:SPG",
+          "spectral projected gradient (Barzilai-Borwein steps, nonmonotone line search)"),
     Entry("nested", "ml2bench.solvers.nested:NestedIteration",
           "nested iteration: train coarse, prolongate, continue finer (any inner solver)"),
 )

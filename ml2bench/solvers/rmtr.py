@@ -87,6 +87,7 @@ from ml2bench.errors import UserError
 from ml2bench.labels import Param, SearchSpace
 from ml2bench.solvers.base import MultilevelSolver, register_solver
 from ml2bench.parameters import load_vector
+from ml2bench.solvers.bounds import bounded_rtol, clip_box, finest_box
 from ml2bench.solvers.box_subproblem import box_subproblem
 from ml2bench.solvers.level_objective import (FlatTransfer, LevelObjective, Point, begin_step,
                                               coherent_objective, flat_transfers)
@@ -248,14 +249,20 @@ class RMTR(MultilevelSolver):
         self.gradient_on_accept = (h["trial_gradient"] == "on_accept"
                                    or (h["trial_gradient"] == "auto" and published))
         self._matrices: dict = {}  # box: the sparse P of each transfer, probed once
+        self._box0 = None  # box: the problem's bounds (fine trial points are clipped to them)
 
     def _finest_region(self):
         """The (empty) region of the finest level for the chosen ``region``."""
         if self.region_kind == "prolongated":
             return ProlongatedRegion(eps=self.hparams["region_eps"])
-        if self.region_kind == "box":
-            return BoxRegion()
+        if self.region_kind == "box":  # the problem's bounds, if any (obstacle problems)
+            self._box0 = BoxRegion(*finest_box(self.task, self.oracle))
+            return self._box0
         return Region()
+
+    def respects_bounds(self) -> bool:
+        """``region=box`` keeps every iterate within the problem's bounds."""
+        return self.hparams["region"] == "box"
 
     # -- the cycle -------------------------------------------------------------------
     def _cycle(self, level: int, objective: LevelObjective, point: Point, radius: float,
@@ -367,6 +374,8 @@ class RMTR(MultilevelSolver):
             matvec = memory.matvec if memory is not None else objective.hessian(point.x)
             g_norm = float(torch.linalg.vector_norm(g))
             rtol = config.cg_rtol if config.cg_rtol is not None else min(0.5, math.sqrt(g_norm))
+            if self.task.has_bounds:  # relative to the projected gradient, not ‖g‖ → ‖λ‖
+                rtol = bounded_rtol(g, lower, upper, config.cg_rtol)
             result = box_subproblem(g, matvec, lower, upper, max_iter=config.cg_max_iter,
                                     rtol=rtol, max_sweeps=self.hparams["box_sweeps"] or None)
             step, predicted = result.step, result.predicted_reduction
@@ -383,7 +392,7 @@ class RMTR(MultilevelSolver):
                 step_norm = reach  # cut at the region's boundary: a boundary step
         if not predicted > 0.0:  # stationary point of the model
             return TRIteration(point, reach, math.nan, False, 0.0, 0.0, result.num_matvecs)
-        trial = objective.evaluate(point.x + step)
+        trial = objective.evaluate(clip_box(region, point.x + step))
         rho = reduction_ratio(point.value, trial.value, predicted, torch.finfo(step.dtype).eps)
         new_radius, accepted = config.update(reach, rho, step_norm)
         if memory is not None and torch.isfinite(trial.grad).all():
@@ -407,7 +416,8 @@ class RMTR(MultilevelSolver):
         if not predicted > 0.0:  # the coarse level made no progress
             log.coarse_rho = math.nan
             return point, radius
-        trial = objective.evaluate(point.x + step, with_grad=not self.gradient_on_accept)
+        trial = objective.evaluate(clip_box(self._box0 if level == 0 else None, point.x + step),
+                                   with_grad=not self.gradient_on_accept)
         rho = reduction_ratio(point.value, trial.value, predicted, torch.finfo(step.dtype).eps)
         if on_boundary:
             step_norm = reach

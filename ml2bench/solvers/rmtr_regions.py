@@ -133,6 +133,14 @@ class BoxRegion:
         """No coordinate has more than ``Δmin`` of room (coarse levels only)."""
         return self.lower is not None and reach <= min_radius
 
+    def clip(self, x: Tensor) -> Tensor:
+        """``x`` clamped into ``[lower, upper]``: a step within :meth:`step_bounds` keeps
+        ``x + s`` inside in exact arithmetic; this removes the rounding of ``x + (L − x)``
+        so that an iterate never violates a bound in floating point."""
+        if self.lower is None:
+            return x
+        return torch.minimum(torch.maximum(x, self.lower), self.upper)
+
 
 @dataclass(frozen=True)
 class TransferMatrix:

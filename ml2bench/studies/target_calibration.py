@@ -6,8 +6,9 @@ AlgoPerf (Dahl et al., arXiv 2306.07179, §4.3) sets each workload's target from
 algorithms reach within the budget, so that a target is demanding but reachable. ml2bench's
 rule (version :data:`RULE_VERSION`), for one problem at one scale (``quick`` or ``full``):
 
-1. run every reference solver (:data:`REFERENCE_SOLVERS`: the single-level baselines and
-   trust region, default hyperparameters) on
+1. run every reference solver (:data:`REFERENCE_SOLVERS`: the single-level baselines,
+   trust region and projected gradient, default hyperparameters, each where it
+   supports the problem) on
    the calibration seeds with the problem's budget ``B`` and no stop at the target, in
    the portable numerics (:mod:`ml2bench.numerics`);
 2. per run, the best value of the target metric evaluated at or before ``φ·B``
@@ -45,10 +46,12 @@ from ml2bench.runner.sweep import expand, run_sweep
 
 #: Version of the rule (recorded with every calibrated target).
 RULE_VERSION = 1
-#: The reference solvers, with default hyperparameters: the single-level baselines and
-#: the single-level trust region (Newton–CG, the classical method a multilevel trust
-#: region is measured against); the multilevel and DD methods are what is judged.
-REFERENCE_SOLVERS = ("sgd", "adam", "adamw", "lbfgs", "tr")
+#: The reference solvers, with default hyperparameters: the single-level baselines, the
+#: single-level trust region (Newton–CG, the classical method a multilevel trust region
+#: is measured against) and the projected baseline (spectral projected gradient, the one
+#: reference that runs on bound-constrained problems); the multilevel and DD methods are
+#: what is judged. A reference that does not support a problem is skipped there.
+REFERENCE_SOLVERS = ("sgd", "adam", "adamw", "lbfgs", "tr", "pgd")
 #: The fraction ``φ`` of the budget by which the reference must reach the target.
 FRACTION = 0.5
 #: Significant digits of a calibrated target.
@@ -151,6 +154,8 @@ def calibrate(problems: Sequence[str], scale: str, seeds: Sequence[int], out: st
     df = ResultsStore(out).load_runs()
     df = df[df["solver"].isin(REFERENCE_SOLVERS) & df["seed"].isin(list(seeds))
             & df["problem_label"].isin([label_of(spec_label) for spec_label in labels])]
+    skipped = df.loc[df["status"] == "skipped", "run_id"].unique()  # unsupported there
+    df = df[~df["run_id"].isin(skipped)]
     return [_apply_rule(group, problem, scale, list(seeds), fraction)
             for problem, group in df.groupby("problem", sort=False)]
 

@@ -94,3 +94,51 @@ def test_poisson1d_pinn_residual_vanishes_at_the_exact_solution():
     x = torch.linspace(0.01, 0.99, 50, dtype=torch.float64)[:, None].requires_grad_(True)
     u = torch.sin(math.pi * x[:, 0]) + 0.1 * torch.sin(8 * math.pi * x[:, 0])
     assert _poisson1d_residual(x, u).abs().max() < 1e-9
+
+
+# -- spec files are validated on loading, before any run (issue 17, point 6) -------------
+
+def test_every_committed_spec_passes_the_spec_checks():
+    from ml2bench.problems.registry import load_specs, resolve_problem
+    for name, spec in load_specs().items():
+        spec.check()
+        resolve_problem(f"{name}[quick=true]")
+
+
+def _spec_folder(tmp_path, monkeypatch, edit):
+    """A problems folder holding a copy of peaks_resnet.toml changed by ``edit``."""
+    from ml2bench.problems.registry import spec_directory
+    text = (spec_directory() / "peaks_resnet.toml").read_text()
+    folder = tmp_path / "problems"
+    folder.mkdir()
+    (folder / "peaks_resnet.toml").write_text(edit(text))
+    monkeypatch.setenv("ML2BENCH_PROBLEMS", str(folder))
+    return folder / "peaks_resnet.toml"
+
+
+@pytest.mark.parametrize("edit,needles", [
+    (lambda t: t.replace("width = 8", "widht = 32"),
+     ["[params]: unknown parameter 'widht'", "valid parameters:", "did you mean 'width'?"]),
+    (lambda t: t.replace("[quick]\n", "[quick]\nwidht = 4\n"),
+     ["[quick]: unknown parameter 'widht'", "did you mean 'width'?"]),
+    (lambda t: t.replace("description =", "descripton ="),
+     ["unknown key 'descripton'", "valid keys: name, version", "did you mean 'description'?"]),
+    (lambda t: t.replace("[quick]", "[quik]"), ["unknown key 'quik'", "did you mean 'quick'?"]),
+    (lambda t: t.replace("width = 8", "width = -3"), ["[params]: width=-3 is invalid",
+                                                      "width must be an int >= 1"]),
+    (lambda t: t.replace("version = 2", 'version = "two"'), ["version = 'two' is invalid",
+                                                             "positive integer"]),
+    (lambda t: t.replace("levels = 3", "levels = 0"), ["[quick]: levels=0 is invalid"]),
+])
+def test_a_bad_spec_file_is_one_line_before_any_run(capsys, tmp_path, monkeypatch, edit, needles):
+    from ml2bench.cli import main
+    path = _spec_folder(tmp_path, monkeypatch, edit)
+    out = tmp_path / "out"
+    code = main(["run", "--problem", "peaks_resnet[quick=true]", "--solver", "adam",
+                 "--out", str(out), "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "Traceback" not in err[0], err
+    assert str(path) in err[0]
+    for needle in needles:
+        assert needle in err[0], (needle, err[0])
+    assert not out.exists()  # refused before anything started

@@ -41,7 +41,7 @@ solvers = ["tr"]
 
 def test_committed_manifest_has_every_claim_complete():
     claims = load_manifest(MANIFEST)
-    assert [c.id for c in claims] == ["M1", "T1", "T2", "T3", "T4", "T5", "M2"]
+    assert [c.id for c in claims] == ["M1", "T1", "T2", "T3", "T4", "T5", "M2", "M3"]
     for claim in claims:
         assert claim.kind in KINDS and claim.source in SOURCES
         assert claim.authors and claim.venue and claim.year and claim.location

@@ -6,6 +6,7 @@ process group followed by the same command resumes without loss."""
 from __future__ import annotations
 
 import glob
+import io
 import os
 import signal
 import subprocess
@@ -21,6 +22,7 @@ import torch
 from ml2bench.accounting.ledger import WorkLedger
 from ml2bench.cli import main
 from ml2bench.hierarchy.base import LevelCost
+from ml2bench.runner.checked import read_checked
 
 ROOT = Path(__file__).resolve().parents[2]
 PROBLEM = "poisson1d_regression[quick=true]"
@@ -69,6 +71,10 @@ def test_two_gloo_ranks_give_the_simulated_run(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     assert_same_run(rows(tmp_path / "sim"), rows(tmp_path / "par"))
+    # the budget ends inside an outer step (the subdomains' shares of it, then the global
+    # trial point refused): the ranks made the simulation's decisions, within the budget
+    assert rows(tmp_path / "par")["info_budget_cut"].iloc[-1] == 1.0
+    assert (rows(tmp_path / "par")["work_units"] <= 40).all()
     assert not list((tmp_path / "par" / "partial").glob("*"))  # rank 0 dropped it
 
 
@@ -84,7 +90,8 @@ def test_kill_of_the_process_group_then_the_same_command_resumes(tmp_path):
             time.sleep(0.05)
             for path in (out / "partial").glob("*.pt"):
                 try:
-                    step = torch.load(path, weights_only=False)["loop"]["step"]
+                    state = io.BytesIO(read_checked(path))  # the payload under its SHA-256
+                    step = torch.load(state, weights_only=False)["loop"]["step"]
                 except Exception:  # replaced while reading
                     pass
     finally:

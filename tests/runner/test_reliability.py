@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from ml2bench.cli import main
+from ml2bench.problems.registry import load_specs
 from ml2bench.report.leaderboard import leaderboard
 from ml2bench.runner.prepare import prepare
 from ml2bench.runner.spec import RunSpec
@@ -33,12 +34,16 @@ def assert_one_line_error(code, err, *needles):
 
 # -- point 2: one configuration, one identity -------------------------------------------
 
+#: ``peaks_resnet``'s quick overrides spelled out (blocks, levels, budget, target).
+PEAKS_QUICK = ",".join(f"{k}={v}" for k, v in load_specs()["peaks_resnet"].quick.items())
+
+
 @pytest.mark.parametrize("a,b", [
     ((QUAD, "sgd"), (QUAD, "sgd[lr=0.1]")),
     ((QUAD, "sgd[lr=1]"), (QUAD, "sgd[lr=1.0]")),
     ((QUAD, "sgd"), ("quadratic_poisson1d[quick=true,dtype=float64,n=63]",
                      "sgd[momentum=0.9,weight_decay=0]")),
-    (("peaks_resnet[quick=true]", "sgd"), ("peaks_resnet[blocks=17,levels=3,budget=25]", "sgd")),
+    (("peaks_resnet[quick=true]", "sgd"), (f"peaks_resnet[{PEAKS_QUICK}]", "sgd")),
     (("peaks_resnet[quick=true]", "sgd"), ("peaks_resnet[quick=true,levels=3]", "sgd")),
 ])
 def test_equal_configurations_have_one_identity(a, b):
@@ -166,6 +171,39 @@ def test_corrupt_results_file_is_named_skipped_and_exit_2(capsys, tmp_path, resu
         assert "lbfgs" in stdout or "sgd" in stdout
 
 
+def _write_other_data(path):
+    pd.DataFrame({"x": [1.0, 2.0], "label": ["a", "b"]}).to_parquet(path)
+
+
+@pytest.mark.parametrize("command", ["table", "report", "profile", "plot"])
+def test_a_folder_of_other_parquet_data_is_one_line_naming_the_file(capsys, tmp_path, command):
+    (tmp_path / "runs").mkdir()
+    other = tmp_path / "runs" / "measurements.parquet"
+    _write_other_data(other)
+    code, _, err = run_cli(capsys, command, "--out", tmp_path)
+    assert_one_line_error(code, err, "no ml2bench results", str(other),
+                          "is not an ml2bench results file", "the columns run_id")
+    assert other.exists()
+
+
+@pytest.mark.parametrize("command", ["table", "report", "profile"])
+def test_other_parquet_data_among_results_is_named_and_skipped(capsys, tmp_path, results,
+                                                                command):
+    out = _copy(results, tmp_path)
+    others = [out / "runs" / "zz_other.parquet", out / "flatness" / "notes.parquet"]
+    others[1].parent.mkdir(exist_ok=True)
+    for path in others:
+        _write_other_data(path)
+    code, stdout, err = run_cli(capsys, command, "--out", out)
+    lines = err.strip().splitlines()
+    warning = [line for line in lines if line.startswith("ml2bench: warning: skipped")]
+    assert code == 0 and "Traceback" not in err, err
+    assert len(warning) == 1 and all(str(p) in warning[0] for p in others), err
+    assert "are not ml2bench results files" in warning[0]
+    if command == "table":
+        assert "lbfgs" in stdout and "sgd" in stdout
+
+
 @pytest.mark.parametrize("command,folder", [("plot", "plots"), ("report", "report")])
 def test_unwritable_plot_or_report_folder(capsys, tmp_path, results, command, folder):
     out = _copy(results, tmp_path)
@@ -191,6 +229,8 @@ def test_failed_runs_give_exit_1_and_a_summary_diverged_does_not(capsys, tmp_pat
     assert code == 1 and "1 of 2 runs failed" in err and "Traceback" not in err
     code, out, err = run_cli(capsys, *argv)  # nothing reruns, the failure is still reported
     assert code == 1 and "2 up to date" in out and "earlier sweep" in err
+    # the state the run failed from is kept (as *.failed), not deleted
+    assert [p.name.endswith(".failed") for p in (tmp_path / "f" / "partial").iterdir()] == [True]
 
 
 # -- point 6: the target of a problem whose runs all failed --------------------------------

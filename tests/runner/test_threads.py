@@ -131,3 +131,29 @@ def test_threads_pay_must_be_a_boolean(tmp_path, monkeypatch):
                                      'threads_pay = "yes"\n')
     with pytest.raises(UserError, match="threads_pay must be true or false"):
         load_specs(tmp_path)
+
+
+def test_absurd_thread_counts_are_refused_and_oversubscription_is_one_warning():
+    from ml2bench.errors import UserError
+    from ml2bench.runner.threads import MAX_THREADS, THREADS_PER_CORE, check_threads
+    with pytest.raises(UserError, match=rf"--threads 100000 .*use at most {MAX_THREADS}"):
+        check_threads(100000, 1, local=False)
+    with pytest.raises(UserError, match=r"--threads 500 is far above the 2 cores .*use at most 2"):
+        check_threads(500, 1, cores=2)
+    with pytest.raises(UserError, match=r"--jobs 64 is far above the 2 cores"):
+        check_threads(None, 64, cores=2)
+    assert check_threads(None, 2, cores=2) is None and check_threads(2, 1, cores=2) is None
+    assert check_threads(5000 // 8, 1, local=False) is None  # SLURM: the node's cores decide
+    assert check_threads(3, 1, cores=2) == (
+        "--threads 3 = 3 threads on 2 cores: the runs share cores, so their times are "
+        "inflated (work units and metrics are not); use --threads 2")
+    assert "--jobs 3 × --threads 1 = 3 threads on 2 cores" in check_threads(None, 3, cores=2)
+    assert check_threads(THREADS_PER_CORE * 2, 1, cores=2).endswith("use --threads 2")
+
+
+def test_the_command_line_refuses_100000_threads_before_torch_sees_them(capsys, tmp_path):
+    code = main(["run", "--problem", PROBLEM, "--solver", "sgd", "--threads", "100000",
+                 "--out", str(tmp_path)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "--threads 100000" in err[0]
+    assert not (tmp_path / "runs").exists()

@@ -154,6 +154,8 @@ def test_tune_runs_eight_trials_then_none_and_the_table_marks_them(capsys, tmp_p
 
 @pytest.mark.parametrize("argv,needle", [
     (["--solver", "adam", "--trials", "0"], "--trials must be a positive integer"),
+    (["--solver", "adam", "--trials", "1000000"], "--trials must be a positive integer at "
+                                                  "most 1000"),
     (["--solver", "bfgs", "--trials", "2"], "unknown solver 'bfgs'"),
     (["--solver", "adam[lr=-1]", "--trials", "2"], "lr=-1 is invalid"),
     (["--solver", "adam", "--trials", "2", "--seeds", "0,100"], "both a study seed"),

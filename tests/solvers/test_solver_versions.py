@@ -1,6 +1,7 @@
 """Results never silently stale: every built-in solver declares a ``version`` (part of
 each run's identity), and its first steps on a tiny problem are fingerprinted against a
-committed value per version, computed in the portable numerics. A change of a solver's
+committed value per version, computed in the portable numerics
+(:func:`ml2bench.testing.solver_fingerprint`). A change of a solver's
 numbers without a version bump fails here.
 
 Regenerate after bumping a version (``version`` of the solver class):
@@ -18,7 +19,7 @@ if __name__ == "__main__":  # the script mode: portable numerics before torch is
 import pytest  # noqa: E402
 
 from ml2bench.solvers.registry import available_solvers, make_solver  # noqa: E402
-from ml2bench.testing import FINGERPRINT_PROBLEM, FINGERPRINT_STEPS, solver_fingerprint  # noqa: E402,E501
+from ml2bench.testing import FINGERPRINT_STEPS, fingerprint_problem, solver_fingerprint  # noqa: E402,E501
 
 COMMITTED = Path(__file__).with_name("solver_fingerprints.json")
 BUILT_IN = sorted(available_solvers())
@@ -41,26 +42,29 @@ def test_numbers_change_only_with_the_version(name):
     assert entry["version"] == version, (
         f"{name} is version {version} but the committed fingerprint is of version "
         f"{entry['version']}: {HOW}")
-    assert solver_fingerprint(name) == entry["sha256"], (
-        f"{name}'s first {FINGERPRINT_STEPS} steps on {FINGERPRINT_PROBLEM} changed "
+    assert entry["sha256"] is not None, f"{name} supports none of the fingerprint problems"
+    assert solver_fingerprint(name, entry["problem"]) == entry["sha256"], (
+        f"{name}'s first {FINGERPRINT_STEPS} steps on {entry['problem']} changed "
         f"without a version bump: bump {name}'s `version` (stored results of the old "
         f"numbers would otherwise pass as current) and {HOW}")
 
 
 def test_a_fingerprint_sees_a_one_bit_change():
-    """The fingerprint is of the numbers: the same solver with another learning rate
-    (a change of the last bits of its steps) fingerprints differently."""
-    assert solver_fingerprint("sgd") != solver_fingerprint("sgd[lr=0.1000000001]")
+    """The fingerprint is of the numbers: the same solver with a learning rate 0.1 %
+    larger (a change in the last digits of its float32 steps) fingerprints differently."""
+    assert solver_fingerprint("sgd") != solver_fingerprint("sgd[lr=0.1001]")
 
 
 def write() -> None:
     import torch
 
     torch.set_num_threads(1)
-    solvers = {name: {"version": type(make_solver(name)).version,
-                      "sha256": solver_fingerprint(name)} for name in BUILT_IN}
-    COMMITTED.write_text(json.dumps({"problem": FINGERPRINT_PROBLEM,
-                                     "steps": FINGERPRINT_STEPS, "numerics": "portable",
+    solvers = {}
+    for name in BUILT_IN:
+        problem = fingerprint_problem(name)
+        solvers[name] = {"version": type(make_solver(name)).version, "problem": problem,
+                         "sha256": solver_fingerprint(name, problem)}
+    COMMITTED.write_text(json.dumps({"steps": FINGERPRINT_STEPS, "numerics": "portable",
                                      "threads": 1, "solvers": solvers}, indent=2) + "\n")
     print(f"wrote {COMMITTED}")
 
