@@ -5,7 +5,7 @@
 behind the site's graphs; the site's own scripts come from a CDN, not loadable offline)
 must hold a value for every benchmark.
 
-The fast test runs a time and a track benchmark on one case (about 20 s);
+The fast test runs a time and a track benchmark on one case (under a minute);
 the slow one (``-m slow``) every benchmark on every parameter (several minutes).
 """
 
