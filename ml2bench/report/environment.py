@@ -79,13 +79,20 @@ def environments(df: pd.DataFrame) -> pd.DataFrame:
 #: may differ in their numbers for the same seed. ``hostname``, ``started_at`` and
 #: ``git_commit`` are left out (the same code on another host or at another time gives the
 #: same numbers; code changes are the solver's and problem's versions).
-NUMERICS_KEYS = ("torch_version", "device", "num_threads", "cpu_model", "cpu_capability",
-                 "blas", "onednn", "numerics")
+NUMERICS_KEYS = ("torch_version", "device", "num_threads", "cpu_model", "cpu_isa",
+                 "cpu_capability", "blas", "onednn", "numerics")
+#: What the portable numerics make irrelevant (:mod:`ml2bench.numerics`): on x86-64-v3
+#: CPUs and newer the same bits whatever the model, so portable runs are compared on
+#: "x86-64-v3 or newer" instead of the model and level.
+PORTABLE_IRRELEVANT = ("cpu_model", "cpu_isa")
+PORTABLE_LEVELS = ("x86-64-v3", "x86-64-v4")
 
 
 def mixed_environments(df: pd.DataFrame) -> list[str]:
     """What differs between the runs of a results folder, in the columns that decide the
-    numbers (:data:`NUMERICS_KEYS`); empty if the runs agree.
+    numbers (:data:`NUMERICS_KEYS`); empty if the runs agree. Runs in the portable
+    numerics are compared without their CPU model, and on whether their CPU is
+    x86-64-v3 or newer (where the portable bits are the same on every CPU).
 
     Columns absent from the results (older files) and missing values are ignored: only
     values that were recorded are compared.
@@ -106,7 +113,17 @@ def mixed_environments(df: pd.DataFrame) -> list[str]:
     present = [c for c in NUMERICS_KEYS if c in df]
     if not present:
         return []
-    runs = df.drop_duplicates("run_id", keep="last")
+    runs = df.drop_duplicates("run_id", keep="last").copy()
+    if "numerics" in runs:  # portable runs: the CPU model does not decide their bits
+        portable = runs["numerics"] == "portable"
+        for column in PORTABLE_IRRELEVANT:
+            if column in runs:
+                runs[column] = runs[column].astype(object)
+                runs.loc[portable, column] = MISSING
+        if "cpu_isa" in runs and "cpu_isa" in df:
+            level = df.drop_duplicates("run_id", keep="last")["cpu_isa"]
+            runs.loc[portable, "cpu_isa"] = level[portable].map(
+                lambda v: "x86-64-v3 or newer" if v in PORTABLE_LEVELS else _text(v))
     lines = []
     for column in present:
         values = runs[column].map(_text)

@@ -60,3 +60,16 @@ def test_table_warns_on_stderr_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("ml2bench: warning: results mix environments")
     assert "cpu_capability: AVX2 (1 run), AVX512 (1 run)" in err[0]
+
+
+def test_portable_runs_on_intel_and_amd_are_one_environment_native_ones_are_not():
+    """The portable numerics give the same bits on every x86-64-v3 CPU or newer: the CPU
+    model and level do not split them; natively computed runs on two CPUs do differ."""
+    cpus = {"cpu_model": ("Intel(R) Xeon(R) Platinum 8480+", "AMD EPYC"),
+            "cpu_isa": ("x86-64-v4", "x86-64-v3")}
+    assert mixed_environments(runs(numerics=("portable",) * 2, **cpus)) == []
+    native = mixed_environments(runs(numerics=("native",) * 2, **cpus))
+    assert [line.split(":")[0] for line in native] == ["cpu_model", "cpu_isa"]
+    old_cpu = mixed_environments(runs(numerics=("portable",) * 2,
+                                      cpu_isa=("x86-64-v2", "x86-64-v4")))
+    assert old_cpu == ["cpu_isa: x86-64-v2 (1 run), x86-64-v3 or newer (1 run)"]
