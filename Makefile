@@ -17,15 +17,16 @@ PIP_TORCH := $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX),)
 # $(VENV)/setup.log and is printed only if pip fails), so a first `make` is not silent
 # for minutes and CI logs stay short.
 SETUP_LOG := $(VENV)/setup.log
-PIP := $(BIN)/python -m pip --disable-pip-version-check --progress-bar off
+PIP := $(BIN)/python -m pip --disable-pip-version-check
+PIP_INSTALL := $(PIP) install --progress-bar off
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || { echo "ml2bench set-up: creating $(VENV) with $(PYTHON)"; \
 	  $(PYTHON) -m venv $(VENV); }
 	@echo "ml2bench set-up: upgrading pip (log: $(SETUP_LOG))"
-	@$(PIP) install --upgrade pip > $(SETUP_LOG) 2>&1 || { cat $(SETUP_LOG); exit 1; }
+	@$(PIP_INSTALL) --upgrade pip > $(SETUP_LOG) 2>&1 || { cat $(SETUP_LOG); exit 1; }
 	@echo "ml2bench set-up: installing pinned torch ($$(grep '^torch' constraints.txt)) and the dependencies; this takes 1-2 minutes"
-	@$(PIP) install $(PIP_TORCH) -c constraints.txt -e '.[test,asv]' >> $(SETUP_LOG) 2>&1 \
+	@$(PIP_INSTALL) $(PIP_TORCH) -c constraints.txt -e '.[test,asv]' >> $(SETUP_LOG) 2>&1 \
 	  || { cat $(SETUP_LOG); exit 1; }
 	@echo "ml2bench set-up: $$(grep -E '^Successfully installed' $(SETUP_LOG) | tail -n 1 | wc -w | awk '{print ($$1 > 2 ? $$1 - 2 : 0)}') packages installed or updated"
 	@touch $(STAMP)
