@@ -8,7 +8,8 @@ registry: the catalogue, plugins, run-time registrations), not from a list of na
 - ``domain decomposition``: a solver that declares a ``subdomains`` hyperparameter
   (apts_d, apts_p, aspqn, mspqn);
 - ``baseline``: a wrapper of a ``torch.optim`` optimizer
-  (:class:`~ml2bench.solvers.baselines.TorchOptimSolver`: sgd, adam, adamw, lbfgs);
+  (:class:`~ml2bench.solvers.baselines.TorchOptimSolver`: sgd, adam, adamw, lbfgs) or a
+  solver class that declares ``baseline = True`` (the projected gradient ``pgd``);
 - ``trust region``: the single-level trust-region solver and its subclasses;
 - ``other``: anything else, or a name that cannot be looked up.
 
@@ -55,7 +56,7 @@ def family_of(solver: str) -> str:
         return MULTILEVEL
     if "subdomains" in getattr(cls, "params", {}):
         return DD
-    if issubclass(cls, TorchOptimSolver):
+    if issubclass(cls, TorchOptimSolver) or getattr(cls, "baseline", False):
         return BASELINE
     if issubclass(cls, TrustRegion):
         return TRUST_REGION

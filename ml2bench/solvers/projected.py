@@ -80,6 +80,9 @@ class SPG(Solver):
     """
 
     name = "pgd"
+    #: A single-level baseline (the projected one) for tables and the report's summary
+    #: (:func:`ml2bench.report.families.family_of`).
+    baseline = True
     reference = "Birgin, Martínez & Raydan, SIAM J. Optim. 10 (2000)"
     params = {
         "memory": Param(10, "nonmonotone memory M (1: monotone Armijo)", low=1),

@@ -13,7 +13,7 @@ from tests.report.test_ranking import hand_results, run_rows
 
 
 def test_families_come_from_the_solver_classes():
-    assert [family_of(s) for s in ("sgd", "adam", "adamw", "lbfgs")] == [BASELINE] * 4
+    assert [family_of(s) for s in ("sgd", "adam", "adamw", "lbfgs", "pgd")] == [BASELINE] * 5
     assert family_of("tr") == TRUST_REGION
     assert [family_of(s) for s in ("rmtr", "mgopt", "nested")] == [MULTILEVEL] * 3
     assert [family_of(s) for s in ("apts_d", "apts_p", "aspqn", "mspqn")] == [DD] * 4
