@@ -5,12 +5,10 @@ and DD outer steps cut in the middle included."""
 
 from __future__ import annotations
 
-import glob
 import math
 
 import pandas as pd
 import pytest
-import torch
 
 from ml2bench.accounting.ledger import BudgetExhausted, WorkLedger
 from ml2bench.hierarchy.base import LevelCost
@@ -119,8 +117,7 @@ def test_the_final_model_is_the_reported_iterate(tmp_path):
     run_sweep(expand([PROBLEM], ["mgopt"], [0], budget=7.3, checkpoint_every=0.0,
                      stop_at_target=False), tmp_path, progress=False)
     rows = ResultsStore(tmp_path).load_runs().sort_values("step")
-    (path,) = glob.glob(f"{tmp_path}/models/*")
-    saved = torch.load(path, weights_only=False)
+    saved = ResultsStore(tmp_path).load_model(rows["run_id"].iloc[0])
     from ml2bench.problems.registry import make_task
     task = make_task(PROBLEM, 0)
     task.model.load_state_dict(saved["state_dict"])
