@@ -47,7 +47,8 @@ def runner_time(budget: float, seed: int) -> tuple[float, float]:
         start = time.perf_counter()
         loop.run()
         elapsed = time.perf_counter() - start - loop.eval_time_s
-    return elapsed, loop.info["batch_loss"], loop.step
+    # whole steps: a last step cut by the budget (``budget_cut``) changed nothing
+    return elapsed, loop.info["batch_loss"], loop.step - int(loop.info.get("budget_cut", 0))
 
 
 def bare_time(steps: int, seed: int) -> tuple[float, float]:

@@ -194,12 +194,20 @@ class Solver:
         return self.sampler.epoch if self.sampler is not None else 0.0
 
     # -- the budget ends inside a step --------------------------------------------------
+    #: Whether every evaluation of a step comes before the step's first change of the
+    #: models (a mini-batch gradient step: evaluate, then update): a step cut by the
+    #: budget has then changed nothing, and :meth:`snapshot` need copy nothing.
+    evaluates_before_updating: ClassVar[bool] = False
+
     def snapshot(self) -> Any:
-        """The iterate before a step (every level's model state), for :meth:`restore`.
+        """The iterate before a step (every level's model state), for :meth:`restore`;
+        None for a solver that :attr:`evaluates_before_updating`.
 
         The runner takes one before each step: when the budget ends inside the step
         (:class:`~ml2bench.accounting.ledger.BudgetExhausted`), the step is given up and
         the run ends at its last accepted iterate."""
+        if self.evaluates_before_updating:
+            return None
         return [{k: v.detach().clone() for k, v in level.model.state_dict().items()}
                 for level in self.task.hierarchy.levels]
 
@@ -207,7 +215,7 @@ class Solver:
         """Put the last accepted iterate back into the models after a step cut by the
         budget: the iterate of :meth:`snapshot` (subclasses that accept iterates inside a
         step, e.g. RMTR's fine-level steps within a cycle, load the later one)."""
-        for level, state in zip(self.task.hierarchy.levels, snapshot):
+        for level, state in zip(self.task.hierarchy.levels, snapshot or []):
             level.model.load_state_dict(state)
 
     # -- state ---------------------------------------------------------------------------

@@ -26,6 +26,8 @@ class TorchOptimSolver(Solver):
 
     optimizer_class: ClassVar[type[torch.optim.Optimizer]]
     full_batch_default: ClassVar[bool] = False
+    #: ``optimizer.step(closure)`` evaluates once, then updates (L-BFGS: not so).
+    evaluates_before_updating: ClassVar[bool] = True
 
     def optimizer_kwargs(self) -> dict:  # pragma: no cover - abstract
         """Keyword arguments of :attr:`optimizer_class` from the hyperparameters."""
@@ -141,6 +143,7 @@ class LBFGS(TorchOptimSolver):
     reference = "Liu & Nocedal 1989; Nocedal & Wright 2006, Alg. 7.5"
     optimizer_class = torch.optim.LBFGS
     full_batch_default = True
+    evaluates_before_updating = False  # the line search evaluates at trial points
     params = {
         "lr": Param(1.0, "initial step length", low=0.0, low_open=True,
                     search=SearchSpace("choice", choices=(1.0,))),
