@@ -22,3 +22,4 @@ def test_nested_without_coarse_steps_is_valid_and_reaches_the_finest_level():
     _, solver, _ = bind(PROBLEM, "nested[coarse_steps=0,inner=sgd,lr=0.001]")
     levels = [info["level"] for info in run_steps(solver, 4)]
     assert levels[-2:] == [0.0, 0.0] and levels[0] < 2.0
+
