@@ -66,3 +66,13 @@ def test_oracle_leaves_no_gradient_on_the_parameters():
     for level in (0, 1):
         solver.oracle.loss_and_grad(task.train, level)
         assert all(p.grad is None for p in solver.oracle.model(level).parameters())
+
+
+def test_subdomain_costs_default_to_the_finest_level_on_a_multilevel_task():
+    """The subdomain cost fractions of a decomposition of the finest model are measured
+    on the finest level by default (what the DD solvers charge), each in (0, 1]."""
+    task, solver, _ = bind("ellipses_resnet[quick=true]", "aspqn[subdomains=2]")
+    assert len(task.hierarchy.levels) >= 2
+    costs = solver.oracle.subdomain_costs(solver.decomposition)
+    assert costs == solver.oracle.subdomain_costs(solver.decomposition, level=0)
+    assert all(0.0 < c <= 1.0 for c in costs)
