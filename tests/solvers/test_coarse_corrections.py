@@ -145,3 +145,41 @@ def test_two_level_mgopt_correction_is_the_exact_galerkin_coarse_grid_correction
     assert info["alpha_l1"] == 1.0
     got = model_vector(task.model).numpy()
     assert np.allclose(got, expected, rtol=1e-8, atol=1e-8 * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("label", ["rmtr[subproblem=lsr1]", "rmtr[subproblem=lsr1,cycle=F]"])
+def test_rmtr_lsr1_pairs_are_exact_secant_pairs_on_the_quadratic(label):
+    """Property: on ½xᵀAx − bᵀx every pair (s, y) an RMTR level stores — from its own
+    steps and from the prolongated coarse corrections — satisfies y = A_l s (the linear
+    terms of the coarse objectives do not change y), A_l written out by hand."""
+    task, solver, _ = bind(QUADRATIC, label)
+    for _ in range(4):
+        solver.step()
+    stored = 0
+    for level, memory in enumerate(solver.memories):
+        state = memory.state_dict()
+        if state["S"] is None:
+            continue
+        A = torch.as_tensor(poisson(task.hierarchy.levels[level].model.x.numel()))
+        for s, y in zip(state["S"], state["Y"]):
+            assert torch.allclose(y, A @ s, rtol=1e-9, atol=1e-9 * float(A.abs().max() * s.abs().max()))
+            stored += 1
+    assert stored >= 4
+
+
+def test_rmtr_stores_the_accepted_coarse_correction_as_a_secant_pair():
+    """Property: with no smoothing, an accepted two-level correction is the only move of
+    the fine iterate, and the fine L-SR1 memory's newest pair is (x₁ − x₀, A(x₁ − x₀))."""
+    task, solver, _ = bind("quadratic_poisson1d[n=15,levels=2]",
+                           "rmtr[subproblem=lsr1,pre_smooth=0,post_smooth=0]")
+    x0 = model_vector(task.model).clone()
+    info = solver.step()
+    assert info["coarse_accepted_l1"] == 1.0
+    solver.export_iterate()
+    step = model_vector(task.model) - x0
+    assert float(step.abs().max()) > 0
+    state = solver.memories[0].state_dict()
+    assert state["S"] is not None
+    assert torch.allclose(state["S"][-1], step, rtol=1e-12, atol=1e-14)
+    A = torch.as_tensor(poisson(15))
+    assert torch.allclose(state["Y"][-1], A @ step, rtol=1e-9, atol=1e-9 * float((A @ step).abs().max()))
