@@ -76,3 +76,17 @@ def test_subdomain_costs_default_to_the_finest_level_on_a_multilevel_task():
     costs = solver.oracle.subdomain_costs(solver.decomposition)
     assert costs == solver.oracle.subdomain_costs(solver.decomposition, level=0)
     assert all(0.0 < c <= 1.0 for c in costs)
+
+
+def test_oracle_evaluates_the_finest_level_by_default():
+    """Property: without a level, the oracle's loss and gradient are the finest level's
+    (the levels hold different iterates here, so a wrong default shows)."""
+    task, solver, ledger = bind("quadratic_poisson1d[n=7,levels=2]", "tr")
+    oracle = solver.oracle
+    with torch.no_grad():
+        oracle.model(1).x.fill_(0.5)
+    assert float(oracle.loss(task.train)) == float(oracle.loss(task.train, 0))
+    assert float(oracle.loss(task.train)) != float(oracle.loss(task.train, 1))
+    value, grads = oracle.loss_and_grad(task.train)
+    assert grads[0].shape == oracle.model(0).x.shape
+    assert ledger.count("forward", 0) == 3 and ledger.count("grad", 0) == 1
