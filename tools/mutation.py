@@ -14,7 +14,7 @@ Score of a package = killed / (killed + surviving − listed equivalent mutants)
 * resuming — results live in one cosmic-ray work database per package
   (``.mutation/<package>-<source hash>.sqlite``); a rerun skips mutants already tested.
   A changed source gives a new hash, hence a fresh database. ``--rerun-survivors``
-  tests the surviving mutants again (after tests were added);
+  tests the surviving mutants again, and nothing else (after tests were added);
 * ``--report results/mutation.md`` — the committed report: scores, survivors (with
   their diff) and the equivalent mutants of ``tools/mutation_equivalent.toml`` with
   their reasons. The report describes the mutants tested so far, sample or not.
@@ -171,9 +171,11 @@ def run_package(package: str, max_mutants: int | None, rerun_survivors: bool,
     from cosmic_ray.work_item import TestOutcome
     db = open_db(package)
     results = dict(db.results)
-    todo = [it for it in sampled(db, max_mutants)
-            if it.job_id not in results or (rerun_survivors and
-                                             results[it.job_id].test_outcome == TestOutcome.SURVIVED)]
+    if rerun_survivors:  # only the survivors (of the sample, if one is given)
+        todo = [it for it in sampled(db, max_mutants) if it.job_id in results
+                and results[it.job_id].test_outcome == TestOutcome.SURVIVED]
+    else:
+        todo = [it for it in sampled(db, max_mutants) if it.job_id not in results]
     print(f"[{package}] {db.num_work_items} mutants, sample {len(sampled(db, max_mutants))}, "
           f"to test now {len(todo)}", flush=True)
     if not todo:
@@ -266,7 +268,8 @@ def main(argv=None) -> None:
     parser.add_argument("--packages", nargs="+", choices=sorted(PACKAGES), default=list(PACKAGES))
     parser.add_argument("--max-mutants", type=int, default=None,
                         help="deterministic sample of N mutants per package (default: all)")
-    parser.add_argument("--rerun-survivors", action="store_true")
+    parser.add_argument("--rerun-survivors", action="store_true",
+                        help="test only the surviving mutants again (after adding tests)")
     parser.add_argument("--time-limit", type=float, default=None,
                         help="stop starting new mutants after this many seconds per package")
     parser.add_argument("--report", type=Path, default=None, help="write the markdown report")
