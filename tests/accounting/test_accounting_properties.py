@@ -90,3 +90,43 @@ def test_oracle_evaluates_the_finest_level_by_default():
     value, grads = oracle.loss_and_grad(task.train)
     assert grads[0].shape == oracle.model(0).x.shape
     assert ledger.count("forward", 0) == 3 and ledger.count("grad", 0) == 1
+
+
+def test_an_empty_parallel_phase_adds_no_work():
+    """Property: a phase in which no subdomain evaluated anything adds nothing."""
+    ledger = WorkLedger([LevelCost(forward=0.5, grad=1.0, hvp=2.0)], num_train=4)
+    ledger.charge(0, "grad", 2)
+    with ledger.parallel_phase():
+        pass
+    assert ledger.work_units == ledger.work_units_parallel == 0.5
+
+
+def test_fp16_min_scale_is_the_smallest_fp16_subnormal():
+    """The loss scale stops backing off at fp16's smallest positive number, 2⁻²⁴."""
+    zero = torch.tensor(0.0, dtype=torch.float16)
+    smallest = float(torch.nextafter(zero, torch.tensor(1.0, dtype=torch.float16)))
+    assert Precision("fp16").min_scale == smallest
+
+
+def test_fp16_scaled_gradient_is_the_gradient_after_unscaling():
+    """Property: with fp16 loss scaling the returned gradient is the native gradient to
+    fp16 accuracy (scaling is undone), not a multiple of it."""
+    task, solver, _ = bind("ellipses_resnet[quick=true]", "tr")
+    _, native = solver.oracle.loss_and_grad(task.train)
+    _, half_solver, _ = bind("ellipses_resnet[quick=true]", "tr", precision="fp16")
+    assert half_solver.oracle.precision.scale > 1.0
+    _, scaled = half_solver.oracle.loss_and_grad(task.train)
+    for a, b in zip(native, scaled):
+        assert torch.allclose(a, b.to(a.dtype), rtol=0.05, atol=0.02 * float(a.abs().max()) + 1e-6)
+
+
+def test_fp16_scaled_subdomain_gradient_is_the_restricted_gradient():
+    """Property: the fp16 subdomain gradient R_d∇f is the native one to fp16 accuracy."""
+    task, solver, _ = bind("ellipses_resnet[quick=true]", "aspqn[subdomains=2]")
+    _, half, _ = bind("ellipses_resnet[quick=true]", "aspqn[subdomains=2]", precision="fp16")
+    assert half.oracle.precision.scale > 1.0
+    for d in range(2):
+        _, native = solver.oracle.subdomain_loss_and_grad(task.train, solver.decomposition, d)
+        _, scaled = half.oracle.subdomain_loss_and_grad(task.train, half.decomposition, d)
+        assert torch.allclose(native, scaled.to(native.dtype), rtol=0.05,
+                              atol=0.02 * float(native.abs().max()) + 1e-6)
