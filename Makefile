@@ -11,7 +11,7 @@ JOBS ?= 2
 TORCH_INDEX ?=
 PIP_TORCH := $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX),)
 
-.PHONY: setup quick test test-all bench clean
+.PHONY: setup quick test test-fault test-all bench mutation clean
 
 # Set-up says what it is doing, one short line per stage (pip's own log goes to
 # $(VENV)/setup.log and is printed only if pip fails), so a first `make` is not silent
@@ -52,12 +52,24 @@ quick: $(STAMP)
 test: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q
 
+## The SIGKILL fault test (marked slow: about a minute of CPU in its own processes); .ci/run
+## runs it after the default suite.
+test-fault: $(STAMP)
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -m slow tests/runner/test_fault.py
+
 ## Everything, including tests marked slow.
 test-all: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -m ''
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/overhead.py
+
+## Mutation testing of the numerical core (cosmic-ray; hours for every mutant on 2 cores):
+## per-package scores and results/mutation.md. Resumable; MUTATION_ARGS narrows it, e.g.
+## MUTATION_ARGS='--packages accounting --max-mutants 80'. Not part of CI.
+MUTATION_ARGS ?=
+mutation: $(STAMP)
+	nice -n 15 $(BIN)/python tools/mutation.py $(MUTATION_ARGS) --report results/mutation.md
 
 clean:
 	rm -rf $(VENV) runs .asv

@@ -7,8 +7,6 @@ import inspect
 import pkgutil
 import re
 
-import pytest
-
 import ml2bench
 
 GOOGLE_SECTION = re.compile(r"^\s*(Args|Arguments|Returns|Raises|Yields|Attributes):\s*$", re.M)
@@ -52,10 +50,10 @@ def inherited_doc(qualname, obj):
     return None
 
 
-@pytest.mark.parametrize("name", modules())
-def test_public_api_is_documented_in_one_style(name):
+def problems_of(name):
+    """What is wrong with module ``name``'s docstrings (empty if nothing)."""
     module = importlib.import_module(name)
-    assert inspect.getdoc(module), f"module {name} has no docstring"
+    problems = [] if inspect.getdoc(module) else ["no module docstring"]
     missing, google = [], []
     for qualname, obj in public_objects(module):
         doc = inherited_doc(qualname, obj)
@@ -63,5 +61,15 @@ def test_public_api_is_documented_in_one_style(name):
             missing.append(qualname)
         elif GOOGLE_SECTION.search(doc):
             google.append(qualname)
-    assert not missing, f"no docstring: {missing}"
-    assert not google, f"Google-style sections (use numpydoc): {google}"
+    if missing:
+        problems.append(f"no docstring: {missing}")
+    if google:
+        problems.append(f"Google-style sections (use numpydoc): {google}")
+    return problems
+
+
+def test_public_api_is_documented_in_one_style():
+    """One test over every module; the message names each failing module and why."""
+    failing = {name: problems for name in modules() if (problems := problems_of(name))}
+    assert not failing, "modules with docstring problems:\n" + "\n".join(
+        f"  {name}: {'; '.join(problems)}" for name, problems in failing.items())

@@ -6,8 +6,6 @@ ones inside functions."""
 import ast
 from pathlib import Path
 
-import pytest
-
 import ml2bench
 
 ROOT = Path(ml2bench.__file__).parent
@@ -47,12 +45,17 @@ def test_every_part_has_a_layer():
     assert parts <= set(LAYERS), parts - set(LAYERS)
 
 
-@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(ROOT)))
-def test_imports_go_down_the_layers(path):
-    own = path.relative_to(ROOT).parts[0].removesuffix(".py")
-    upward = [m for m in imported_modules(path)
-              if m.count(".") and LAYERS[part_of(m)] > LAYERS[own]]
-    assert not upward, f"{path.relative_to(ROOT)} imports higher layers: {upward}"
+def test_imports_go_down_the_layers():
+    """One test over every module; the message names each offending module and import."""
+    offenders = {}
+    for path in MODULES:
+        own = path.relative_to(ROOT).parts[0].removesuffix(".py")
+        upward = [m for m in sorted(imported_modules(path))
+                  if m.count(".") and LAYERS[part_of(m)] > LAYERS[own]]
+        if upward:
+            offenders[str(path.relative_to(ROOT))] = upward
+    assert not offenders, "modules importing higher layers:\n" + "\n".join(
+        f"  {name}: {upward}" for name, upward in offenders.items())
 
 
 def test_nothing_below_the_runner_imports_the_runner():

@@ -81,6 +81,9 @@ def run_sweep(specs: Sequence[RunSpec], out_dir: str, jobs: int = 1,
     todo = []
     for run in prepared:
         if store.is_finished(run.run_id, run.config_hash, end_of_run_names(run.spec.metrics)):
+            # a run killed between writing its results and removing its checkpoint
+            # left a stale partial file: the run is finished, drop it
+            store.drop_partial(run.run_id)
             report.add(run.label, "up-to-date")
             store.drop_partial(run.run_id)  # left by a kill after its results were written
             if store.final_status(run.run_id) == "failed":

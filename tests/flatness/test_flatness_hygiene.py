@@ -175,3 +175,38 @@ def test_tf32_disabled_during_evaluation_and_restored():
         assert model.training and not model.head[1].training
     finally:
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
+def noisy_loss(model, batch):
+    """A loss that draws from the global RNG (input noise, as a data augmentation might)."""
+    return loss_fn(model, (batch[0] + 1e-3 * torch.randn_like(batch[0]), batch[1]))
+
+
+@pytest.mark.parametrize("context", [fl.evaluation_mode, fl.preserved_state])
+def test_global_rng_stream_is_restored_after_a_body_that_draws_from_it(context):
+    """Property: the global torch RNG stream after the context is the one before it, even
+    when the body consumed random numbers or raised (the metrics' own randomness must
+    not shift the training's)."""
+    model, _ = make_setup()
+    torch.manual_seed(7)
+    expected = torch.rand(4)  # what the stream yields next without the context
+    torch.manual_seed(7)
+    with context(model):
+        torch.rand(100)
+    assert torch.equal(torch.rand(4), expected)
+    torch.manual_seed(7)
+    with pytest.raises(RuntimeError, match="boom"):
+        with context(model):
+            torch.randn(3)
+            raise RuntimeError("boom")
+    assert torch.equal(torch.rand(4), expected)
+
+
+def test_metric_with_a_loss_that_draws_from_the_global_rng_leaves_the_stream_unchanged():
+    """Property: sharp_avg and an HVP over a loss that draws from the global RNG leave
+    the global RNG state unchanged."""
+    model, batches = make_setup()
+    before = snapshot(model)
+    fl.sharp_avg(model, noisy_loss, batches, num_samples=2)
+    fl.HessianOperator(model, noisy_loss, batches).matvec([torch.ones_like(p) for p in model.parameters()])
+    assert_unchanged(model, before)
