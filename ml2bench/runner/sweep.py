@@ -85,7 +85,6 @@ def run_sweep(specs: Sequence[RunSpec], out_dir: str, jobs: int = 1,
             # left a stale partial file: the run is finished, drop it
             store.drop_partial(run.run_id)
             report.add(run.label, "up-to-date")
-            store.drop_partial(run.run_id)  # left by a kill after its results were written
             if store.final_status(run.run_id) == "failed":
                 report.failed.append(f"{run.label} (failed in an earlier sweep)")
         else:
