@@ -23,11 +23,10 @@ import time
 
 from ml2bench import numerics
 
-numerics.configure()  # before torch: the kernels every ml2bench run uses (portable default)
+numerics.configure_torch()  # the kernels every ml2bench run uses (portable default),
+#                             for the bare loops too
 
 import torch  # noqa: E402
-
-numerics.apply_torch_flags(numerics.current())  # the bare loops use the same kernels
 
 from ml2bench.problems.registry import make_task
 from ml2bench.runner.loop import RunLoop

@@ -39,11 +39,10 @@ import time
 import pandas as pd
 from ml2bench import numerics
 
-numerics.configure()  # before torch: the kernels every ml2bench run uses (portable default)
+numerics.configure_torch()  # the kernels every ml2bench run uses (portable default),
+#                             for the bare loops too
 
 import torch  # noqa: E402
-
-numerics.apply_torch_flags(numerics.current())  # the bare loops use the same kernels
 
 from ml2bench.problems.registry import resolve_problem
 from ml2bench.runner.store import ResultsStore

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import os
 import sys
+from functools import lru_cache
 
 #: Bit-identical numbers on every x86-64-v3 CPU, Intel or AMD (the default).
 PORTABLE = "portable"
@@ -121,6 +122,17 @@ def configure(mode: str | None = None) -> str:
     return mode
 
 
+def configure_torch(mode: str | None = None) -> str:
+    """:func:`configure`, then import torch and apply the mode's run-time flags: for a
+    program that computes with torch itself (a script, the test suite) rather than only
+    through the runner. Returns the mode in force."""
+    mode = configure(mode)
+    import torch  # noqa: F401  (imported now: its kernels follow the environment just set)
+
+    apply_torch_flags(mode)
+    return mode
+
+
 def apply_torch_flags(mode: str) -> None:
     """The run-time half of the mode, once torch is imported: oneDNN off when portable."""
     if "torch" not in sys.modules:
@@ -178,6 +190,7 @@ def cpu_model() -> str:
     return _cpuinfo().get("model name") or platform.processor() or "unknown"
 
 
+@lru_cache(maxsize=1)
 def _cpuinfo() -> dict[str, str]:
     """The first processor's fields of ``/proc/cpuinfo`` (empty where there is none)."""
     fields: dict[str, str] = {}
@@ -208,9 +221,10 @@ def environment_columns(device_type: str) -> dict[str, str]:
     if mkl:
         blas = f"{blas} {_library_version(config, 'Math Kernel Library Version')}".strip()
         blas += f" (MKL_CBWR={os.environ.get('MKL_CBWR', 'unset')})"
-    onednn = _library_version(config, "MKL-DNN") if torch.backends.mkldnn.is_available() else ""
-    onednn = f"{onednn or 'unknown'} ({'on' if torch.backends.mkldnn.enabled else 'off'})" \
-        if torch.backends.mkldnn.is_available() else "not built"
+    onednn = "not built"
+    if torch.backends.mkldnn.is_available():
+        onednn = (f"{_library_version(config, 'MKL-DNN') or 'unknown'} "
+                  f"({'on' if torch.backends.mkldnn.enabled else 'off'})")
     mode = active_mode() if device_type == "cpu" else NATIVE
     return {"numerics": mode, "cpu_model": cpu_model(), "cpu_isa": isa_level(),
             "cpu_capability": torch.backends.cpu.get_cpu_capability(), "blas": blas,

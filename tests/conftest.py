@@ -13,11 +13,10 @@ from ml2bench import numerics
 
 # Portable CPU numerics (before torch is imported): the committed numbers the tests
 # compare with are the same bits on every x86-64-v3 CPU, Intel or AMD.
-numerics.configure(numerics.PORTABLE)
+numerics.configure_torch(numerics.PORTABLE)
 
 import torch  # noqa: E402
 
-numerics.apply_torch_flags(numerics.PORTABLE)  # oneDNN off, now that torch is imported
 torch.set_num_threads(1)
 
 os.environ["ML2BENCH_CACHE"] = tempfile.mkdtemp(prefix="ml2bench-test-costs-")

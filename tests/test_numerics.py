@@ -25,10 +25,9 @@ ROOT = Path(__file__).resolve().parents[1]
 PROBE = """
 import hashlib, sys
 from ml2bench import numerics
-numerics.configure(sys.argv[1])
+numerics.configure_torch(sys.argv[1])
 import torch
 from ml2bench.testing import solver_fingerprint
-numerics.apply_torch_flags(sys.argv[1])
 torch.set_num_threads(1)
 g = torch.Generator().manual_seed(0)
 digest = hashlib.sha256()

@@ -81,10 +81,9 @@ def environments(df: pd.DataFrame) -> pd.DataFrame:
 #: same numbers; code changes are the solver's and problem's versions).
 NUMERICS_KEYS = ("torch_version", "device", "num_threads", "cpu_model", "cpu_isa",
                  "cpu_capability", "blas", "onednn", "numerics")
-#: What the portable numerics make irrelevant (:mod:`ml2bench.numerics`): on x86-64-v3
-#: CPUs and newer the same bits whatever the model, so portable runs are compared on
-#: "x86-64-v3 or newer" instead of the model and level.
-PORTABLE_IRRELEVANT = ("cpu_model", "cpu_isa")
+#: The CPU levels on which the portable numerics give the same bits whatever the model
+#: (:mod:`ml2bench.numerics`): portable runs are compared on "x86-64-v3 or newer"
+#: instead of their CPU model and level.
 PORTABLE_LEVELS = ("x86-64-v3", "x86-64-v4")
 
 
@@ -116,14 +115,12 @@ def mixed_environments(df: pd.DataFrame) -> list[str]:
     runs = df.drop_duplicates("run_id", keep="last").copy()
     if "numerics" in runs:  # portable runs: the CPU model does not decide their bits
         portable = runs["numerics"] == "portable"
-        for column in PORTABLE_IRRELEVANT:
-            if column in runs:
-                runs[column] = runs[column].astype(object)
-                runs.loc[portable, column] = MISSING
-        if "cpu_isa" in runs and "cpu_isa" in df:
-            level = df.drop_duplicates("run_id", keep="last")["cpu_isa"]
-            runs.loc[portable, "cpu_isa"] = level[portable].map(
+        if "cpu_model" in runs:
+            runs["cpu_model"] = runs["cpu_model"].astype(object).mask(portable, MISSING)
+        if "cpu_isa" in runs:
+            level = runs["cpu_isa"].map(
                 lambda v: "x86-64-v3 or newer" if v in PORTABLE_LEVELS else _text(v))
+            runs["cpu_isa"] = runs["cpu_isa"].astype(object).mask(portable, level)
     lines = []
     for column in present:
         values = runs[column].map(_text)

@@ -63,11 +63,11 @@ def machine(runs) -> tuple[str, dict]:
                "torch_version": torch.__version__, "device": "cpu", "device_name": "cpu",
                "num_threads": str(torch.get_num_threads()), "hostname": socket.gethostname()}
     env["cpu_count"] = str(os.cpu_count())
-    for key in ("numerics", "cpu_model", "cpu_isa"):  # what decides the bits on a CPU
-        if key not in env and rows is not None and key in rows:
-            env[key] = str(rows[key].iloc[0])
+    if rows is not None:  # what decides the bits on a CPU
+        env.update({key: str(rows[key].iloc[0]) for key in ("numerics", "cpu_model", "cpu_isa")
+                    if key in rows})
     numerics = (f", {env['numerics']} numerics on {env.get('cpu_model', '—')} "
-                f"({env.get('cpu_isa', '—')})" if env.get("numerics", "—") != "—" else "")
+                f"({env.get('cpu_isa', '—')})" if "numerics" in env else "")
     text = (f"{env['device_name']}, {env['cpu_count']} cores, {env['num_threads']} "
             f"thread(s)/run{numerics}, torch {env['torch_version']}, ml2bench "
             f"{env['ml2bench_version']} @ {env['git_commit'][:8]}, host {env['hostname']}")

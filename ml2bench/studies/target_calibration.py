@@ -212,8 +212,9 @@ def write_target(path: Path, calibration: Calibration) -> None:
              "rerun it rather than editing"]
     lines += [f"{key} = {_toml_value(value)}" for key, value in calibration.provenance().items()]
     text = text.rstrip("\n") + "\n" + "\n".join(lines) + "\n"
-    data = tomllib.loads(text)
-    assert data[section]["target"] == calibration.target, "target not written"
+    if tomllib.loads(text)[section]["target"] != calibration.target:
+        raise RuntimeError(f"{path}: the edited spec does not parse to target "
+                           f"{calibration.target:g}; left unchanged")
     path.write_text(text)
 
 
