@@ -109,7 +109,9 @@ def test_target_and_time_caps_stop_runs(tmp_path):
     low_target = "swissroll_resnet[quick=true,target=0.3]"
     run_sweep(expand([low_target], ["adam"], [0], budget=5.0), tmp_path / "t", progress=False)
     assert runs(tmp_path / "t")["status"].iloc[-1] == "target"
-    run_sweep(expand([PROBLEM], ["adam"], [0], budget=1000.0, max_time=0.2),
+    # an accuracy above 1 cannot be reached, so only the time cap can stop this run
+    unreachable = "swissroll_resnet[quick=true,target=1.5]"
+    run_sweep(expand([unreachable], ["adam"], [0], budget=1000.0, max_time=0.2),
               tmp_path / "m", progress=False)
     frame = runs(tmp_path / "m")
     assert frame["status"].iloc[-1] == "timeout" and frame["time_s"].iloc[-1] >= 0.2
