@@ -147,6 +147,28 @@ def test_two_level_mgopt_correction_is_the_exact_galerkin_coarse_grid_correction
     assert np.allclose(got, expected, rtol=1e-8, atol=1e-8 * np.abs(expected).max())
 
 
+@pytest.mark.parametrize("region", ["prolongated", "ball", "box"])
+def test_two_level_rmtr_correction_is_the_exact_galerkin_coarse_grid_correction(region):
+    """Without smoothing and with a trust region too large to bind, the coarse TR steps
+    minimise the coherent coarse model ``½eᵀA_H e + (Rg)ᵀe`` (A_H = RAP, R = ½Pᵀ), so one
+    RMTR cycle maps x to x + P(PᵀAP)⁻¹Pᵀ(b − Ax) (NumPy). Its ratio ρ compares the fine
+    decrease with the coarse model's (GST 2008, eq. 2.5): on this quadratic
+    f(x + Pe) − f(x) = 2·(coarse model decrease) exactly, so ρ = 1/σ = 2 for R = σPᵀ."""
+    label = (f"rmtr[levels=2,pre_smooth=0,post_smooth=0,coarse_steps=4,radius=1000,"
+             f"max_radius=10000,cg_rtol=1e-14,region={region}]")
+    task, solver, _ = bind("quadratic_poisson1d[n=15,levels=2]", label)
+    x = model_vector(task.model).numpy().copy()
+    A, P = poisson(15), interpolation(7)
+    b = np.pi**2 * np.sin(np.pi * np.arange(1, 16) / 16)
+    expected = x + P @ np.linalg.solve(P.T @ A @ P, P.T @ (b - A @ x))
+    info = solver.step()
+    solver.export_iterate()
+    assert info["coarse_accepted_l1"] == 1.0
+    assert info["coarse_rho_l1"] == pytest.approx(2.0, rel=1e-12)
+    got = model_vector(task.model).numpy()
+    assert np.allclose(got, expected, rtol=1e-10, atol=1e-10 * np.abs(expected).max())
+
+
 @pytest.mark.parametrize("label", ["rmtr[subproblem=lsr1]", "rmtr[subproblem=lsr1,cycle=F]"])
 def test_rmtr_lsr1_pairs_are_exact_secant_pairs_on_the_quadratic(label):
     """Property: on ½xᵀAx − bᵀx every pair (s, y) an RMTR level stores — from its own
