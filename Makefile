@@ -11,7 +11,7 @@ JOBS ?= 2
 TORCH_INDEX ?=
 PIP_TORCH := $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX),)
 
-.PHONY: setup quick test test-fault test-all bench mutation docs docs-data clean
+.PHONY: setup quick test test-fault test-all bench mutation docs docs-data test-docs clean
 
 # Set-up says what it is doing, one short line per stage (pip's own log goes to
 # $(VENV)/setup.log and is printed only if pip fails), so a first `make` is not silent
@@ -81,6 +81,12 @@ docs: $(STAMP)
 	$(SPHINX) -b html -W --keep-going -q -d docs/_build/doctrees docs docs/_build/html
 	$(SPHINX) -b doctest -W --keep-going -q -d docs/_build/doctrees docs docs/_build/doctest
 	@echo "docs: docs/_build/html/index.html"
+
+## The built site in headless Chromium (tests/docs/test_docs_site.py, marked slow): every
+## page of the main sections renders and its images load, internal links resolve, the
+## search page finds a solver. .ci/run runs it after `make docs`.
+test-docs: docs
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -m slow tests/docs
 
 ## The measured tables the documentation includes, each written by the script that
 ## measures it (with the machine it ran on). Timings depend on the machine's load.

@@ -52,6 +52,8 @@ suppress_warnings = ["myst.header"]
 html_theme = "pydata_sphinx_theme"
 html_title = "ml2bench"
 html_static_path = ["_static"]
+html_css_files = ["ml2bench.css"]
+html_js_files = ["selfcheck.js"]
 html_theme_options = {
     "navigation_depth": 3,
     "show_toc_level": 2,
