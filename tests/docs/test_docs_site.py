@@ -20,14 +20,14 @@ import html.parser
 import importlib.util
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import pytest
+
+from headless_chromium import chromium, needs_chromium  # tests/ is on sys.path (conftest)
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
@@ -130,13 +130,7 @@ def test_the_layer_diagram_names_every_part():
 
 # --------------------------------------------------------------------------- browser
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-needs_chromium = pytest.mark.skipif(
-    CHROMIUM is None, reason="chromium is not on PATH (Debian: apt-get install chromium; "
-    ".ci/run installs it): the docs' browser test needs it")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--virtual-time-budget=8000", "--window-size=1280,1600"]
+NEEDS_CHROMIUM = needs_chromium("the docs' browser test")
 #: The main sections: every page under these (the API stubs aside) is opened.
 SECTIONS = ("index.html", "getting_started.html", "architecture.html", "guide/", "studies/",
             "extending/", "reference/")
@@ -169,16 +163,6 @@ def _pages(site: Path) -> list[Path]:
         if any(rel == s or (s.endswith("/") and rel.startswith(s)) for s in SECTIONS):
             pages.append(path)
     return pages
-
-
-def chromium(url: str, scratch: Path) -> str:
-    profile = Path(tempfile.mkdtemp(dir=scratch))
-    env = {**os.environ, "HOME": str(profile), "XDG_CONFIG_HOME": str(profile / "config"),
-           "XDG_CACHE_HOME": str(profile / "cache")}
-    proc = subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={profile / 'data'}",
-                           "--dump-dom", url], capture_output=True, text=True, timeout=90, env=env)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return proc.stdout
 
 
 class Dom(html.parser.HTMLParser):
@@ -219,7 +203,7 @@ class Dom(html.parser.HTMLParser):
 
 
 @pytest.mark.slow
-@needs_chromium
+@NEEDS_CHROMIUM
 def test_every_main_page_renders_with_its_images(site, tmp_path):
     pages = _pages(site)
     rel = {p.relative_to(site).as_posix() for p in pages}
@@ -228,7 +212,7 @@ def test_every_main_page_renders_with_its_images(site, tmp_path):
             "reference/solvers.html", "reference/cli.html", "architecture.html"} <= rel
     images_seen = 0
     for page in pages:
-        dom = Dom(chromium(page.as_uri(), tmp_path))
+        dom = Dom(chromium(page, tmp_path, "--dump-dom"))
         name = page.relative_to(site).as_posix()
         assert dom.h1.strip(), f"{name}: no title"
         assert len(dom.article.split()) > 20, f"{name}: no content"
@@ -263,8 +247,8 @@ def test_every_internal_link_and_anchor_resolves(site):
 
 
 @pytest.mark.slow
-@needs_chromium
+@NEEDS_CHROMIUM
 def test_the_search_page_finds_a_solver_by_name(site, tmp_path):
-    dom = Dom(chromium((site / "search.html").as_uri() + "?q=mspqn", tmp_path))
+    dom = Dom(chromium((site / "search.html").as_uri() + "?q=mspqn", tmp_path, "--dump-dom"))
     assert "reference/solvers.html#solver-mspqn" in dom.links
     assert any(link.startswith("guide/solvers.html") for link in dom.links)
