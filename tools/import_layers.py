@@ -154,39 +154,55 @@ def part_table() -> str:
 
 
 def layer_svg() -> str:
-    """The layer diagram as SVG: one row per layer (highest on top), a box per part, a
-    line from each part down to every part it imports."""
+    """The layer diagram as SVG: one row per layer (highest on top, rows centred), a box
+    per part, a line from each part down to every part it imports (an arc under the row
+    for a part of the same layer). Imports of the foundations (layer 0), which every
+    layer uses, are left out of the drawing to keep it legible; :func:`part_table` lists
+    every import."""
     graph = part_graph()
     rows = sorted({LAYERS[p] for p in graph}, reverse=True)
+    members = {row: sorted(p for p in graph if LAYERS[p] == row) for row in rows}
     box_w, box_h, gap, row_h, caption_w = 96, 26, 10, 78, 300
-    width = caption_w + max(sum(1 for p in graph if LAYERS[p] == r) for r in rows) * (box_w + gap) + 20
-    height = len(rows) * row_h + 20
+    widest = max(len(m) for m in members.values()) * (box_w + gap)
+    width = caption_w + widest + 20
+    height = len(rows) * row_h + 40
     where: dict[str, tuple[float, float]] = {}
     body: list[str] = []
     for i, row in enumerate(rows):
         y = 20 + i * row_h
         body.append(f'<text x="10" y="{y + 17}" class="caption">{row:g} · '
                     f'{escape(LAYER_NAMES.get(row, ""))}</text>')
-        for j, part in enumerate(sorted(p for p in graph if LAYERS[p] == row)):
-            x = caption_w + j * (box_w + gap)
-            where[part] = (x, y)
+        start = caption_w + (widest - len(members[row]) * (box_w + gap)) / 2
+        for j, part in enumerate(members[row]):
+            where[part] = (start + j * (box_w + gap), y)
     edges = []
     for part in sorted(graph):
         x0, y0 = where[part]
         for target in sorted(graph[part]):
+            if LAYERS[target] == 0 and LAYERS[part] != 0:
+                continue
             x1, y1 = where[target]
-            edges.append(f'<line x1="{x0 + box_w / 2:g}" y1="{y0 + box_h:g}" '
-                         f'x2="{x1 + box_w / 2:g}" y2="{y1:g}" class="edge">'
-                         f'<title>{escape(part)} imports {escape(target)}</title></line>')
-    boxes = [f'<g><rect x="{x}" y="{y}" width="{box_w}" height="{box_h}" rx="4" class="part"/>'
-             f'<text x="{x + box_w / 2}" y="{y + 17}" class="name">{escape(part)}</text></g>'
+            title = f"<title>{escape(part)} imports {escape(target)}</title>"
+            if y1 == y0:   # same layer: an arc under the row
+                mid = (x0 + x1) / 2 + box_w / 2
+                edges.append(f'<path d="M{x0 + box_w / 2:g},{y0 + box_h:g} Q{mid:g},'
+                             f'{y0 + box_h + 28:g} {x1 + box_w / 2:g},{y1 + box_h:g}" '
+                             f'class="edge" fill="none">{title}</path>')
+            else:
+                edges.append(f'<line x1="{x0 + box_w / 2:g}" y1="{y0 + box_h:g}" '
+                             f'x2="{x1 + box_w / 2:g}" y2="{y1:g}" class="edge">{title}</line>')
+    boxes = [f'<g><rect x="{x:g}" y="{y:g}" width="{box_w}" height="{box_h}" rx="4" class="part"/>'
+             f'<text x="{x + box_w / 2:g}" y="{y + 17:g}" class="name">{escape(part)}</text></g>'
              for part, (x, y) in sorted(where.items())]
+    note = (f'<text x="10" y="{height - 8}" class="caption">Lines: imports between the '
+            "layers above the foundations (every layer may import the foundations; the "
+            "table lists every import).</text>")
     style = ("<style>.part{fill:#eef3fb;stroke:#35609b}.edge{stroke:#8896a8;stroke-width:1;"
-             "stroke-opacity:.55}.name{font:12px sans-serif;text-anchor:middle}"
+             "stroke-opacity:.6}.name{font:12px sans-serif;text-anchor:middle}"
              ".caption{font:12px sans-serif;fill:#333}</style>")
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-            f'viewBox="0 0 {width} {height}" role="img" aria-label="ml2bench import layers">'
-            f'{style}{"".join(body)}{"".join(edges)}{"".join(boxes)}</svg>\n')
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:g}" height="{height}" '
+            f'viewBox="0 0 {width:g} {height}" role="img" aria-label="ml2bench import layers">'
+            f'{style}{"".join(body)}{"".join(edges)}{"".join(boxes)}{note}</svg>\n')
 
 
 if __name__ == "__main__":
