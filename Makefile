@@ -11,7 +11,7 @@ JOBS ?= 2
 TORCH_INDEX ?=
 PIP_TORCH := $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX),)
 
-.PHONY: setup quick test test-fault test-all bench mutation clean
+.PHONY: setup quick test test-fault test-all bench mutation docs docs-data test-docs clean
 
 # Set-up says what it is doing, one short line per stage (pip's own log goes to
 # $(VENV)/setup.log and is printed only if pip fails), so a first `make` is not silent
@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@echo "ml2bench set-up: upgrading pip (log: $(SETUP_LOG))"
 	@$(PIP_INSTALL) --upgrade pip > $(SETUP_LOG) 2>&1 || { cat $(SETUP_LOG); exit 1; }
 	@echo "ml2bench set-up: installing pinned torch ($$(grep '^torch' constraints.txt)) and the dependencies; this takes 1-2 minutes"
-	@$(PIP_INSTALL) $(PIP_TORCH) -c constraints.txt -e '.[test,asv]' >> $(SETUP_LOG) 2>&1 \
+	@$(PIP_INSTALL) $(PIP_TORCH) -c constraints.txt -e '.[test,asv,docs]' >> $(SETUP_LOG) 2>&1 \
 	  || { cat $(SETUP_LOG); exit 1; }
 	@echo "ml2bench set-up: $$(grep -E '^Successfully installed' $(SETUP_LOG) | tail -n 1 | wc -w | awk '{print ($$1 > 2 ? $$1 - 2 : 0)}') packages installed or updated"
 	@touch $(STAMP)
@@ -71,5 +71,27 @@ MUTATION_ARGS ?=
 mutation: $(STAMP)
 	nice -n 15 $(BIN)/python tools/mutation.py $(MUTATION_ARGS) --report results/mutation.md
 
+## The documentation site (docs/ -> docs/_build/html): warnings are errors, then the
+## doctests of the pages' examples. The reference tables and the layer diagram are
+## generated from the code during the build (docs/_ext/generated.py); internal links are
+## checked by the build (-W: a broken cross-reference is a warning) and, on the built
+## pages, by tests/docs/test_docs_site.py.
+SPHINX := OMP_NUM_THREADS=1 $(BIN)/python -m sphinx
+docs: $(STAMP)
+	$(SPHINX) -b html -W --keep-going -q -d docs/_build/doctrees docs docs/_build/html
+	$(SPHINX) -b doctest -W --keep-going -q -d docs/_build/doctrees docs docs/_build/doctest
+	@echo "docs: docs/_build/html/index.html"
+
+## The built site in headless Chromium (tests/docs/test_docs_site.py, marked slow): every
+## page of the main sections renders and its images load, internal links resolve, the
+## search page finds a solver. .ci/run runs it after `make docs`.
+test-docs: docs
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -m slow tests/docs
+
+## The measured tables the documentation includes, each written by the script that
+## measures it (with the machine it ran on). Timings depend on the machine's load.
+docs-data: $(STAMP)
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/obstacle_mesh_independence.py --markdown results/obstacle_mesh_independence.md
+
 clean:
-	rm -rf $(VENV) runs .asv
+	rm -rf $(VENV) runs .asv docs/_build docs/_generated docs/reference/api

@@ -84,3 +84,26 @@ def run_pairs(pairs: list[str], stop_at_target: bool) -> dict[str, tuple[float, 
         value = finals.loc[run_id].get(hit["target_metric"], math.nan)
         results[pair] = (float(hit["wu_to_target"]), float(value))
     return results
+
+
+def measured_markdown(command: str, body: str) -> str:
+    """A measured table as the documentation includes it: a line naming the command that
+    measured it and the machine (CPU, ISA level, numerics, threads, torch, commit, date),
+    then ``body``. Times depend on the machine's load, which this line cannot know."""
+    import datetime
+
+    from ml2bench import numerics
+    from ml2bench.runner.environment import git_commit
+
+    columns = numerics.environment_columns("cpu")
+    when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
+    return (f"Measured by `{command}` on {columns['cpu_model']} ({columns['cpu_isa']}, "
+            f"{columns['numerics']} numerics, {torch.get_num_threads()} torch thread(s)), "
+            f"torch {torch.__version__}, commit {git_commit()[:10]}, {when}.\n\n{body.rstrip()}\n")
+
+
+def write_measured_markdown(path: str, command: str, body: str) -> None:
+    """Write :func:`measured_markdown` to ``path`` atomically."""
+    from ml2bench.files import write_text
+
+    write_text(path, measured_markdown(command, body))

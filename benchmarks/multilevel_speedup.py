@@ -29,8 +29,8 @@ earlier configuration: 4 min 41 s with ``--jobs 1``). Last line::
     speedup_wu_tr=2.29 speedup_wu_adam=0.842 speedup_wu_like_for_like=0.748
 
 (only ``ellipses_resnet`` — and ``peaks_resnet`` for ``nested`` — has targets reached
-within the quick budgets; ``speedup_wu_tr`` is a lower bound; tables in README
-"Benchmarks").
+within the quick budgets; ``speedup_wu_tr`` is a lower bound; the script prints the
+tables; docs/studies/multilevel_speedup.md describes them).
 
 Usage::
 

@@ -19,8 +19,11 @@ off the obstacle), ``rmtr[region=box]`` and the projected baseline ``pgd`` (SPG)
 steps — well under a minute on one core. ``--full``: 1D n = 63…1023 and 2D n = 31…255
 (the 2D references are computed once and cached, a few seconds at 255²).
 
+``--markdown PATH`` also writes the table as Markdown with the machine it ran on (the
+documentation includes ``results/obstacle_mesh_independence.md``; ``make docs-data``).
+
 Usage: ``OMP_NUM_THREADS=1 python benchmarks/obstacle_mesh_independence.py [--full]
-[--solvers "a;b[k=v,...]"] [--tol 1e-8] [--cap 300]``
+[--solvers "a;b[k=v,...]"] [--tol 1e-8] [--cap 300] [--markdown PATH]``
 """
 
 from __future__ import annotations
@@ -68,13 +71,20 @@ def main() -> None:
     parser.add_argument("--tol", type=float, default=1e-8)
     parser.add_argument("--cap", type=int, default=None,
                         help="steps per run (default 300 quick, 2000 full)")
+    parser.add_argument("--markdown", default=None, metavar="PATH",
+                        help="also write the table as Markdown to PATH")
     args = parser.parse_args()
     torch.set_num_threads(1)
     sizes = FULL if args.full else QUICK
     cap = args.cap or (2000 if args.full else 300)
     solvers = [s for s in args.solvers.split(";") if s]
     ratios = {}
+    markdown = []
     for family, ns in sizes.items():
+        markdown += [f"\n`{family}`: cycles to `test_rel_l2 ≤ {args.tol:g}` "
+                     "(work units, asymptotic rate ρ; `>k`: not within the cap)\n",
+                     "| solver | " + " | ".join(f"n = {n}" for n in ns) + " |",
+                     "|---|" + "---:|" * len(ns)]
         print(f"\n{family}: cycles to test_rel_l2 ≤ {args.tol:g} (WU, asymptotic rate ρ, s)")
         for label in solvers:
             cells, counts = [], {}
@@ -85,6 +95,8 @@ def main() -> None:
                 shown = f">{r['last']}" if r["cycles"] is None else str(r["cycles"])
                 cells.append(f"n={n}: {shown} ({r['wu']:.0f} WU, ρ {rate}, {r['seconds']:.1f}s)")
             print(f"  {label:40s} " + "; ".join(cells))
+            markdown.append(f"| `{label}` | " + " | ".join(
+                cell.split(": ", 1)[1].rsplit(", ", 1)[0] + ")" for cell in cells) + " |")
             first, last = counts[ns[0]], counts[ns[-1]]
             dim = "1D" if family.endswith("1d") else "2D"
             if first is None:
@@ -93,8 +105,14 @@ def main() -> None:
                 ratios[f"{label} {dim}"] = f">{cap / first:.1f}"
             else:
                 ratios[f"{label} {dim}"] = f"{last / first:.2g}"
-    print("\nratios cycles(n_max)/cycles(n_min): "
-          + ", ".join(f"{k} {v}" for k, v in ratios.items()))
+    last = ("ratios cycles(n_max)/cycles(n_min): "
+            + ", ".join(f"{k} {v}" for k, v in ratios.items()))
+    print("\n" + last)
+    if args.markdown:
+        from _common import write_measured_markdown
+
+        command = "python benchmarks/obstacle_mesh_independence.py" + (" --full" if args.full else "")
+        write_measured_markdown(args.markdown, command, "\n".join(markdown) + f"\n\n{last}\n")
 
 
 if __name__ == "__main__":

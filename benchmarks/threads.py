@@ -6,7 +6,7 @@ seconds with one thread and with two; each repetition times both back to back,
 alternating which goes first, and the ratio ``t(2 threads) / t(1 thread)`` reported is
 the median of the paired ratios (a shared machine's slow drifts cancel). A problem
 *pays* when the ratio is below ``--pays`` (default 0.8): only then does its spec get
-``threads_pay = true`` (see the README, "Threads"), so that its runs get
+``threads_pay = true`` (see docs/guide/running.md, "Threads"), so that its runs get
 ``cores // jobs`` threads instead of one.
 
 ``--fake-data N`` writes random MNIST, Fashion-MNIST and CIFAR-10 files of ``N``

@@ -1,48 +1,30 @@
-"""The import direction of the library: cli → runner/report → solvers/flatness →
-accounting → hierarchy/models/problems/data. A module may import its own layer or a
-lower one, never a higher one; checked on every ``import`` statement, including the
-ones inside functions."""
+"""The import direction of the library: cli → reproduce → studies → tuning → report →
+runner → solvers/flatness → accounting → problems/hierarchy/models/data → foundations.
+A module may import its own layer or a lower one, never a higher one; checked on every
+``import`` statement, including the ones inside functions. Neither the parts nor the
+modules import each other in a circle. The layers and the graph live in
+``tools/import_layers.py``, which also draws the documentation's architecture diagram."""
 
-import ast
+import sys
 from pathlib import Path
 
-import ml2bench
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 
-ROOT = Path(ml2bench.__file__).parent
+from import_layers import (LAYER_NAMES, LAYERS, ROOT, cycles, imported_modules,  # noqa: E402
+                           module_graph, modules, part_graph, part_of)
 
-#: Layer of each top-level part of the package (higher imports lower).
-LAYERS = {
-    "cli": 5, "__main__": 5,
-    "reproduce": 4.7,
-    "studies": 4.5,
-    "runner": 4, "report": 4, "testing": 4,
-    "solvers": 3, "flatness": 3,
-    "accounting": 2,
-    "problems": 1, "hierarchy": 1, "decomposition": 1, "models": 1, "data": 1,
-    "parameters": 0, "parallel": 0, "numerics": 0, "hessian": 0, "catalogue": 0, "plugins": 0, "labels": 0, "errors": 0, "files": 0, "__init__": 0,
-}
+MODULES = modules()
 
 
-def part_of(module: str) -> str:
-    return module.split(".")[1] if module.count(".") else "__init__"
+def test_the_graph_reads_this_checkout():
+    import ml2bench
+    assert Path(ml2bench.__file__).parent.resolve() == ROOT
 
 
-def imported_modules(path: Path) -> set[str]:
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module)
-    return {m for m in found if m == "ml2bench" or m.startswith("ml2bench.")}
-
-
-MODULES = sorted(p for p in ROOT.rglob("*.py"))
-
-
-def test_every_part_has_a_layer():
+def test_every_part_has_a_layer_and_every_layer_a_name():
     parts = {p.relative_to(ROOT).parts[0].removesuffix(".py") for p in MODULES}
     assert parts <= set(LAYERS), parts - set(LAYERS)
+    assert set(LAYERS.values()) <= set(LAYER_NAMES)
 
 
 def test_imports_go_down_the_layers():
@@ -51,7 +33,8 @@ def test_imports_go_down_the_layers():
     for path in MODULES:
         own = path.relative_to(ROOT).parts[0].removesuffix(".py")
         upward = [m for m in sorted(imported_modules(path))
-                  if m.count(".") and LAYERS[part_of(m)] > LAYERS[own]]
+                  if m.count(".") and m.split(".")[1] in LAYERS
+                  and LAYERS[part_of(m)] > LAYERS[own]]
         if upward:
             offenders[str(path.relative_to(ROOT))] = upward
     assert not offenders, "modules importing higher layers:\n" + "\n".join(
@@ -63,3 +46,19 @@ def test_nothing_below_the_runner_imports_the_runner():
     offenders = [str(p.relative_to(ROOT)) for p in below
                  if any(m.startswith("ml2bench.runner") for m in imported_modules(p))]
     assert offenders == []
+
+
+def test_no_two_parts_import_each_other():
+    """E.g. the runner's tuning importing the report while the report imported the runner."""
+    assert cycles(part_graph()) == []
+
+
+def test_no_modules_import_each_other_in_a_circle():
+    """E.g. flatness.protocol → run_metrics → checkpoints → protocol (lazy imports count)."""
+    assert cycles(module_graph()) == []
+
+
+def test_the_circle_finder_finds_circles():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": {"e"}}
+    assert cycles(graph) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []

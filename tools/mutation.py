@@ -235,7 +235,7 @@ def summarise(package: str) -> dict:
 
 def report(summaries: list[dict], path: Path, note: str) -> None:
     lines = ["# Mutation testing of the numerical core", "",
-             "Written by `python tools/mutation.py --report` (`make mutation`); see the README's",
+             "Written by `python tools/mutation.py --report` (`make mutation`); see docs/extending/testing.md,",
              "section *Mutation testing* for the tool, the package → tests mapping and how to",
              "resume. Score = killed / (killed + surviving), equivalent mutants excluded.", "",
              note, "",

@@ -371,7 +371,7 @@ def cmd_tune(args) -> int:
     if args.search_seed < 0:
         raise UserError(f"--search-seed must be a non-negative integer, got {args.search_seed}")
     from ml2bench.runner.suite import load_suite, parse_seeds, with_quick
-    from ml2bench.runner.tuning import check_seeds, search_dimensions, tune
+    from ml2bench.tuning import check_seeds, search_dimensions, tune
 
     suite = load_suite(args.suite) if args.suite else None
     problems = args.problem or (suite.problems if suite else [])
@@ -449,7 +449,7 @@ def _ranked_results(out: str):
     """The store, the runs to rank and the unreadable files, plus the tuning record:
     with ``tuning.json`` the tuning trials are left out (the final runs of the chosen
     configurations are the entries), for every view of the results alike."""
-    from ml2bench.runner.tuning import load_record, without_trials
+    from ml2bench.report.tuned import load_record, without_trials
     store, runs, unreadable = _load_results(out)
     return store, without_trials(runs, out), unreadable, load_record(out)
 

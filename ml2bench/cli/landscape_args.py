@@ -20,5 +20,5 @@ def add_landscape_parser(subparsers) -> None:
     parser.add_argument("--kind", default="all", choices=(*KINDS, "all"))
     parser.add_argument("--points", type=int, default=51,
                         help="points of 1-D curves and interpolations; 2-D grid points//2 per side")
-    parser.add_argument("--subset", type=int, default=5000, help="evaluation subset size |D_H|")
+    parser.add_argument("--subset", type=int, default=5000, help="evaluation subset size, the number of samples in D_H")
     parser.add_argument("--slq-steps", type=int, default=80, help="Lanczos steps of the density")

@@ -31,7 +31,7 @@ from ml2bench.flatness.dynamics import eos_threshold, gradient_noise_scale
 from ml2bench.flatness.hvp import HessianOperator
 from ml2bench.flatness.lanczos import hess_max
 from ml2bench.flatness.protocol import ProtocolConfig, data_loss_fn, evaluation_batches
-from ml2bench.flatness.run_metrics import dynamics_names
+from ml2bench.flatness.names import dynamics_names
 from ml2bench.flatness.state import full_precision, preserved_state
 from ml2bench.problems.base import Task
 

@@ -39,7 +39,7 @@ from ml2bench.flatness.blocks import RestrictedOperator
 from ml2bench.flatness.evaluation import BatchedLoss, LossFn
 from ml2bench.flatness.hvp import HessianOperator
 from ml2bench.flatness.lanczos import hess_max, hess_min
-from ml2bench.flatness.run_metrics import END_OF_RUN_METRICS, end_of_run_names
+from ml2bench.flatness.names import END_OF_RUN_METRICS, end_of_run_names
 from ml2bench.flatness.sharpness import keskar_eps, sharp_avg, sharp_worst
 from ml2bench.flatness.slq import spectral_density
 from ml2bench.flatness.state import full_precision, preserved_state

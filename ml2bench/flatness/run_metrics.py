@@ -7,7 +7,10 @@ the final model (M1–M7, M9: a row of the second results table, computed by
 ``noise_scale``: columns of every checkpoint row, computed by
 :mod:`~ml2bench.flatness.checkpoints`). This module imports neither torch nor the
 metric kernels, so that validating names at the command line stays cheap; the kernels
-are imported when a metric is computed.
+are imported when a metric is computed. The metric names and their validation live
+in :mod:`~ml2bench.flatness.names` (re-exported here for the runner), so that this
+module, :mod:`~ml2bench.flatness.protocol` and :mod:`~ml2bench.flatness.checkpoints`
+do not import each other in a circle.
 """
 
 from __future__ import annotations
@@ -15,48 +18,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
-from ml2bench.errors import UserError
+from ml2bench.flatness.names import (CHECKPOINT_METRICS, END_OF_RUN_METRICS,  # noqa: F401
+                                     dynamics_names, end_of_run_names, validate_metric_names)
 
 if TYPE_CHECKING:  # pragma: no cover
     from ml2bench.flatness.checkpoints import CheckpointDynamics
     from ml2bench.problems.base import Task
-
-#: Metrics of the final model (the keys of :data:`ml2bench.flatness.protocol.METRICS`).
-END_OF_RUN_METRICS = ("hess_max", "hess_min", "hess_trace", "spectral_density", "sharp_avg",
-                      "sharp_worst", "keskar_eps", "block_curvature")
-#: Metrics logged at every checkpoint (M8).
-CHECKPOINT_METRICS = ("eos", "noise_scale")
-
-
-def validate_metric_names(names: Sequence[str]) -> tuple[str, ...]:
-    """The requested metric names, stripped and de-duplicated (order kept).
-
-    Raises
-    ------
-    UserError
-        For an unknown name, listing the valid ones.
-    """
-    valid = (*END_OF_RUN_METRICS, *CHECKPOINT_METRICS)
-    checked: list[str] = []
-    for raw in names:
-        name = str(raw).strip()
-        if not name or name in checked:
-            continue
-        if name not in valid:
-            raise UserError(f"unknown flatness metric {name!r}; valid metrics: "
-                            f"{', '.join(valid)}")
-        checked.append(name)
-    return tuple(checked)
-
-
-def end_of_run_names(names: Sequence[str]) -> tuple[str, ...]:
-    """The requested names that are end-of-run metrics (validated)."""
-    return tuple(n for n in validate_metric_names(names) if n in END_OF_RUN_METRICS)
-
-
-def dynamics_names(names: Sequence[str]) -> tuple[str, ...]:
-    """The requested names that are checkpoint (dynamics) metrics (validated)."""
-    return tuple(n for n in validate_metric_names(names) if n in CHECKPOINT_METRICS)
 
 
 @dataclass(frozen=True)

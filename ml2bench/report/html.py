@@ -52,7 +52,7 @@ from ml2bench.report.ranking import RULE, best_mask, rule_note
 from ml2bench.report.summary import summary_table
 from ml2bench.report.tables import cells, format_table, is_numeric_column
 from ml2bench.runner.store import ResultsStore
-from ml2bench.runner.tuning import without_trials
+from ml2bench.report.tuned import without_trials
 
 #: The x axes of the figures the report contains, in display order.
 REPORT_X = ("work_units", "time_s")

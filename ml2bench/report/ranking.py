@@ -40,7 +40,7 @@ PROFILE_RULE = ("Per problem, only the solvers with the best fraction of seeds r
 
 def rule_note(fmt: str) -> str:
     """The rule as text to print under a table in format ``fmt``: a Markdown paragraph,
-    a LaTeX comment, nothing for CSV (which programs read; the rule is in the README)."""
+    a LaTeX comment, nothing for CSV (which programs read; the rule is in docs/guide/results.md)."""
     if fmt == "md":
         return f"\n{RULE}\n"
     if fmt == "latex":

@@ -1,4 +1,4 @@
-"""Tuned entries in the leaderboard (the record of :mod:`ml2bench.runner.tuning`).
+"""Tuned entries in the leaderboard (the record of :mod:`ml2bench.tuning`).
 
 When a results folder holds ``tuning.json``, ``ml2bench table``
 
@@ -12,9 +12,46 @@ When a results folder holds ``tuning.json``, ``ml2bench table``
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Sequence
 
+from ml2bench.errors import UserError
 from ml2bench.labels import format_value
+
+#: The tuning record in a results folder (written by :func:`ml2bench.tuning.write_record`).
+RECORD_NAME = "tuning.json"
+
+
+def record_path(out: str | Path) -> Path:
+    """``OUT/tuning.json``."""
+    return Path(out) / RECORD_NAME
+
+
+def load_record(out: str | Path) -> list[dict]:
+    """The entries of ``OUT/tuning.json`` (empty if there is none).
+
+    Raises :class:`UserError` if the file exists but cannot be read.
+    """
+    path = record_path(out)
+    if not path.exists():
+        return []
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return list(data["entries"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise UserError(f"cannot read the tuning record {path} ({error}); run the same "
+                        "`ml2bench tune` command again to rewrite it, or delete it") from None
+
+
+def without_trials(runs, out: str | Path):
+    """``runs`` without the tuning trials recorded in ``OUT/tuning.json`` (unchanged if
+    there is no record): the entries every view ranks are the final runs of the chosen
+    configurations, on fresh seeds."""
+    record = load_record(out)
+    if not record or runs.empty:
+        return runs
+    return runs[~runs["run_id"].isin(trial_runs(record))]
 
 
 def _seeds_text(seeds: Sequence[int]) -> str:

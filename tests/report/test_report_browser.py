@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import html.parser
 import math
-import os
 import shutil
-import subprocess
-import tempfile
 from io import StringIO
 from pathlib import Path
 
@@ -26,33 +23,14 @@ import pytest
 from ml2bench.cli import main
 from ml2bench.report.tables import header_of
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="chromium is not on PATH (Debian: apt-get install chromium; "
-    ".ci/run installs it): the report's browser test needs it")
+from headless_chromium import chromium, needs_chromium  # tests/ is on sys.path (conftest)
 
-#: Headless, offline, no state shared with other runs (works as root).
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--virtual-time-budget=10000", "--window-size=1280,2000"]
+pytestmark = needs_chromium("the report's browser test")
 SECTIONS = {"summary": "Summary", "leaderboard": "Leaderboard",
             "profiles": "Performance profiles",
             "convergence": "Convergence",
             "flatness": "Flatness", "levels": "Per-level diagnostics",
             "environment": "Environment"}
-
-
-def chromium(page: Path, scratch: Path, *args: str) -> str:
-    """Open ``page`` in headless Chromium with ``args``; returns its stdout (the DOM)."""
-    profile = Path(tempfile.mkdtemp(dir=scratch))
-    env = {**os.environ, "HOME": str(profile), "XDG_CONFIG_HOME": str(profile / "config"),
-           "XDG_CACHE_HOME": str(profile / "cache")}
-    flags = [f for f in FLAGS if not (f.startswith("--window-size=")
-                                      and any(a.startswith("--window-size=") for a in args))]
-    proc = subprocess.run([CHROMIUM, *flags, f"--user-data-dir={profile / 'data'}", *args,
-                           page.as_uri()], capture_output=True, text=True, timeout=90, env=env)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return proc.stdout
 
 
 class Page(html.parser.HTMLParser):

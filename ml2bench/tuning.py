@@ -28,7 +28,8 @@ Algorithms*, arXiv:2306.07179, the external-tuning ruleset):
 4. **Final runs.** The chosen configuration is re-run on fresh seeds (``--final-seeds``,
    default 100–101, disjoint from the study seeds by rule) for the leaderboard.
 
-The record of all this, ``OUT/tuning.json`` (:data:`RECORD_NAME`, written atomically),
+The record of all this, ``OUT/tuning.json``
+(:data:`ml2bench.report.tuned.RECORD_NAME`, written atomically),
 holds per problem × solver the search space, the budget (trials × studies), the
 sampled configurations with their runs and scores, the chosen label and the final
 runs; ``ml2bench table`` uses it to hide the trial runs, mark the tuned entries and
@@ -36,8 +37,11 @@ print the search spaces and budget above the leaderboard
 (:mod:`ml2bench.report.tuned`). WU to target that is never reached is stored as
 ``null``.
 
-This module imports neither torch nor pandas at import time (the table reads the
-record through it).
+The record's read side (:func:`~ml2bench.report.tuned.load_record`,
+:func:`~ml2bench.report.tuned.without_trials`) lives in :mod:`ml2bench.report.tuned`,
+so that the report does not import the tuner: this module sits above both the runner
+(it runs sweeps) and the report (it scores runs with the leaderboard's metrics).
+It imports neither torch nor pandas at import time.
 """
 
 from __future__ import annotations
@@ -50,9 +54,8 @@ from typing import Any, Sequence
 
 from ml2bench.errors import UserError
 from ml2bench.labels import SearchSpace, format_label, format_value, parse_label
+from ml2bench.report.tuned import load_record, record_path
 
-#: The tuning record in a results folder.
-RECORD_NAME = "tuning.json"
 #: Version of the record's layout.
 RECORD_VERSION = 1
 #: Seeds of the final runs when none are given (disjoint from the usual study seeds).
@@ -366,27 +369,6 @@ def _finite(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def record_path(out: str | Path) -> Path:
-    """``OUT/tuning.json``."""
-    return Path(out) / RECORD_NAME
-
-
-def load_record(out: str | Path) -> list[dict]:
-    """The entries of ``OUT/tuning.json`` (empty if there is none).
-
-    Raises :class:`UserError` if the file exists but cannot be read.
-    """
-    path = record_path(out)
-    if not path.exists():
-        return []
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return list(data["entries"])
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise UserError(f"cannot read the tuning record {path} ({error}); run the same "
-                        "`ml2bench tune` command again to rewrite it, or delete it") from None
-
-
 def write_record(out: str | Path, entries: Sequence[dict]) -> Path:
     """Merge ``entries`` into ``OUT/tuning.json`` (one entry per problem × solver label;
     a new entry replaces an older one of the same pair) and write it atomically."""
@@ -400,15 +382,3 @@ def write_record(out: str | Path, entries: Sequence[dict]) -> Path:
                        "the best trial's WU to target (null: not reached)",
             "entries": [merged[k] for k in sorted(merged)]}
     return write_text(record_path(out), json.dumps(data, indent=1, sort_keys=True) + "\n")
-
-
-def without_trials(runs, out: str | Path):
-    """``runs`` without the tuning trials recorded in ``OUT/tuning.json`` (unchanged if
-    there is no record): the entries every view ranks are the final runs of the chosen
-    configurations, on fresh seeds."""
-    from ml2bench.report.tuned import trial_runs
-
-    record = load_record(out)
-    if not record or runs.empty:
-        return runs
-    return runs[~runs["run_id"].isin(trial_runs(record))]

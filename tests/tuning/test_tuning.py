@@ -12,10 +12,10 @@ import pytest
 from ml2bench.cli import main
 from ml2bench.errors import UserError
 from ml2bench.labels import parse_label
-from ml2bench.report.tuned import final_marks, header_lines, header_text, trial_runs
-from ml2bench.runner.tuning import (choose_trial, load_record, median_best,
-                                    sample_configurations, search_dimensions, trial_labels,
-                                    write_record)
+from ml2bench.report.tuned import (final_marks, header_lines, header_text, load_record,
+                                   trial_runs)
+from ml2bench.tuning import (choose_trial, median_best, sample_configurations,
+                             search_dimensions, trial_labels, write_record)
 from ml2bench.solvers.catalogue import SOLVERS
 from ml2bench.solvers.registry import make_solver, solver_class
 
