@@ -41,8 +41,16 @@ solvers = ["tr"]
 
 def test_committed_manifest_has_every_claim_complete():
     claims = load_manifest(MANIFEST)
-    assert [c.id for c in claims] == ["M1", "T1", "T2", "T3", "T4", "T5", "M2", "M3"]
+    assert [c.id for c in claims] == ["M1", "T1", "T1-wu", "T2", "T2-wu", "T3", "T3-fo", "T4",
+                                      "T4-wu", "T5", "M2", "M3"]
+    ids = {c.id: c for c in claims}
     for claim in claims:
+        assert claim.protocol == "paper" or claim.id in ("M2",) or claim.id.endswith("-wu")
+        if claim.id.endswith("-wu"):  # a stricter reading sits beside its paper's claim
+            assert claim.protocol == "ml2bench" and ids[claim.family].protocol == "paper"
+        if claim.family != claim.id or claim.family in {c.family for c in claims
+                                                         if c.id != c.family}:
+            assert claim.protocol_text, claim.id
         assert claim.kind in KINDS and claim.source in SOURCES
         assert claim.authors and claim.venue and claim.year and claim.location
         assert claim.published and claim.metric and claim.verdict_rule
