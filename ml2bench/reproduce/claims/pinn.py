@@ -100,7 +100,7 @@ def compute(claim, runs) -> Outcome:
                                                      if speed is None else
                                                      f"speedup {fmt(speed, 2)}×"))
             text.append(f"{method} {fmt(speed, 2)}× ({fmt(entry['speedup_other'][method], 2)}× "
-                        f"in {other}; final {fmt(entry['final_error'][method])})"
+                        f"in {other}; final {fmt(entry['final_error'][method])})")
         values[key] = entry
         parts.append(f"{key}: L-BFGS {fmt(error)}, " + ", ".join(text))
     verdict = count(checks)
