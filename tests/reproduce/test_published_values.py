@@ -13,6 +13,7 @@ import pytest
 
 from ml2bench.reproduce.claims.accuracy import parity
 from ml2bench.reproduce.claims.schedule import judge
+from ml2bench.reproduce.claims.speedup import judge as judge_speedup
 from ml2bench.reproduce.manifest import load_manifest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -104,3 +105,23 @@ def test_t4_rule_reproduces_the_published_statement_at_its_bound():
     assert judge(0.93, 0.93, 0.39, tol["min_reduction"], tol["accuracy_gap"])[0] == "partly"
     assert judge(0.90, 0.93, 0.10, tol["min_reduction"], tol["accuracy_gap"])[0] == \
         "not reproduced"
+
+
+@pytest.mark.parametrize("claim_id", ["T3", "T3-fo", "T4-wu"])
+def test_speedup_rules_reproduce_the_published_factor(claim_id):
+    c = claim(claim_id)
+    published = c.published_value("speedup")
+    assert published == c.tolerance["min_speedup"]
+    assert judge_speedup(published, True, c.tolerance["min_speedup"]) == "reproduced"
+    assert judge_speedup(published * 0.9, True, c.tolerance["min_speedup"]) == "partly"
+    assert judge_speedup(published, False, c.tolerance["min_speedup"]) == "partly"
+    assert judge_speedup(None, True, c.tolerance["min_speedup"]) == "not reproduced"
+
+
+def test_t1_rule_asks_what_the_abstract_states():
+    # 'significantly improve the convergence': no factor was read, so the rule asks for a
+    # speedup of at least 1 in the paper's unit, and no published L-BFGS error is used
+    t1 = claim("T1")
+    assert t1.tolerance["min_speedup"] == 1.0 and t1.analysis["x"] == "work_units_parallel"
+    assert all(t1.published_value(p.key) is None for p in t1.published if p.key)
+    assert claim("T1-wu").analysis.get("x", "work_units") == "work_units"
