@@ -126,3 +126,13 @@ def test_bad_claim_id_is_exit_2_one_line(capsys):
 def test_bad_scale_is_exit_2(capsys):
     assert main(["reproduce", "M1", "--scale", "huge"]) == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_a_papers_id_selects_its_stricter_reading_and_list_shows_protocols(capsys):
+    from ml2bench.reproduce.manifest import select
+    claims = load_manifest(MANIFEST)
+    assert [c.id for c in select(claims, ["t2"])] == ["T2", "T2-wu"]
+    assert [c.id for c in select(claims, ["T2-wu"])] == ["T2-wu"]
+    assert main(["reproduce", "T4", "--list"]) == 0
+    out = capsys.readouterr().out
+    assert "protocol: paper — the paper's" in out and "protocol: ml2bench — " in out
