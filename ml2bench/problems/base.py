@@ -45,18 +45,35 @@ class Target:
 
 
 class BatchSampler:
-    """Mini-batches drawn without replacement, reshuffled every epoch.
+    r"""Mini-batches drawn without replacement, reshuffled every epoch, optionally
+    overlapping.
 
     The permutation comes from an explicit ``torch.Generator`` so that the sequence of
     batches is a function of the seed only; the sampler's state (generator state,
     current permutation and position) round-trips through ``state_dict``.
     A batch size of at least ``num_samples`` means full batch (no shuffling).
+
+    ``overlap`` ``r ∈ [0, 1)``: the authors' overlapping mini-batches of APTS_D
+    (Cruz Alegría et al., arXiv 2502.05133; code ``Power_DL(overlapping_samples=r)``,
+    ``github:cruzas/ML_APTS`` branch ``backup_development_parallel``,
+    ``src/data_loaders/Power_DL.py``): an epoch is cut into ``k = ⌈N/B⌉`` batches of
+    ``B`` samples of the permutation, and batch ``b`` is extended by ``⌊r·B⌋`` samples
+    drawn at random from **each other** batch ``i ≠ b`` of the same epoch, so it has
+    ``B + (k−1)⌊r·B⌋`` samples (the source's ``i != self.iter`` compares with the
+    already incremented counter, so it skips batch ``b+1`` and draws from ``b`` itself:
+    we take the stated intent, the other batches; its draws are ``randint``, with
+    repetition — ours are without repetition within a batch). ``epoch`` counts the
+    batches' own samples only, so ``k`` batches make one epoch as in the source.
     """
 
-    def __init__(self, num_samples: int, batch_size: int, generator: torch.Generator) -> None:
+    def __init__(self, num_samples: int, batch_size: int, generator: torch.Generator,
+                 overlap: float = 0.0) -> None:
+        if not 0.0 <= overlap < 1.0:
+            raise ValueError(f"batch overlap must be in [0, 1), got {overlap!r}")
         self.num_samples = num_samples
         self.batch_size = min(batch_size, num_samples)
         self.generator = generator
+        self.overlap = float(overlap)
         self.permutation: torch.Tensor | None = None
         self.position = 0
         self.samples_drawn = 0
@@ -68,7 +85,7 @@ class BatchSampler:
 
     @property
     def epoch(self) -> float:
-        """Samples drawn so far, in passes over the training set."""
+        """Samples drawn so far, in passes over the training set (overlap not counted)."""
         return self.samples_drawn / self.num_samples
 
     def next_indices(self) -> torch.Tensor | None:
@@ -79,8 +96,19 @@ class BatchSampler:
         if self.permutation is None or self.position + self.batch_size > self.num_samples:
             self.permutation = torch.randperm(self.num_samples, generator=self.generator)
             self.position = 0
-        indices = self.permutation[self.position:self.position + self.batch_size]
+        start = self.position
+        indices = self.permutation[start:start + self.batch_size]
         self.position += self.batch_size
+        shared = int(self.overlap * self.batch_size)
+        if shared:
+            extra = []
+            for other in range(0, self.num_samples, self.batch_size):
+                if other == start:
+                    continue
+                block = self.permutation[other:other + self.batch_size]
+                pick = torch.randperm(len(block), generator=self.generator)[:shared]
+                extra.append(block[pick])
+            indices = torch.cat([indices, *extra])
         return indices
 
     def state_dict(self) -> dict:
@@ -118,6 +146,10 @@ class Task:
     parameters (one tensor per parameter, in ``parameters()`` order; ``None``: no bound
     on that side), e.g. the obstacle of :mod:`ml2bench.problems.obstacle`. Solvers that
     cannot keep iterates feasible refuse a bounded task (:meth:`has_bounds`).
+
+    ``batch_overlap``: the overlap ratio of consecutive mini-batches (see
+    :class:`BatchSampler`; 0: disjoint batches), a problem parameter of the families
+    whose papers use it (:data:`ml2bench.problems.registry.BATCH_OVERLAP`).
     """
 
     problem: str
@@ -138,6 +170,7 @@ class Task:
     info: dict = field(default_factory=dict)
     lower: list[torch.Tensor] | None = None
     upper: list[torch.Tensor] | None = None
+    batch_overlap: float = 0.0
 
     @property
     def has_bounds(self) -> bool:
@@ -168,8 +201,10 @@ class Task:
         return tuple(t[indices] for t in self.train)
 
     def sampler(self, batch_size: int | None, generator: torch.Generator) -> BatchSampler:
-        """A deterministic sampler over the training set (task default batch size if None)."""
-        return BatchSampler(self.num_train, batch_size or self.batch_size, generator)
+        """A deterministic sampler over the training set (task default batch size if None),
+        its batches overlapping by the task's ``batch_overlap`` (:class:`BatchSampler`)."""
+        return BatchSampler(self.num_train, batch_size or self.batch_size, generator,
+                            self.batch_overlap)
 
     def full_objective(self, model: nn.Module, with_grad: bool = False):
         """Objective over the whole training set, chunked; optionally with its gradient.

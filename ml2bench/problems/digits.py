@@ -16,7 +16,7 @@ from ml2bench.models.cnn import SmallCNN
 from ml2bench.problems.base import Target, Task
 from ml2bench.problems.classification import classification_metrics, cross_entropy
 from ml2bench.problems.hierarchies import build_hierarchy
-from ml2bench.problems.registry import ProblemFamily, register_family
+from ml2bench.problems.registry import BATCH_OVERLAP, ProblemFamily, register_family
 
 
 def single_level(model, objective, sample) -> Hierarchy:
@@ -39,6 +39,7 @@ class DigitsCNN(ProblemFamily):
         "channels": Param(8, "channels of the first convolution (second: twice that)", low=1),
         "train_size": Param(1437, "training images (rest of the 1797 for test)", low=10, high=1787),
         "reg": Param(1e-4, "weight decay in the objective", low=0.0),
+        "batch_overlap": BATCH_OVERLAP,
     }
 
     def make_task(self, name, values, seed, device):
@@ -61,4 +62,4 @@ class DigitsCNN(ProblemFamily):
                     data_loss=cross_entropy, test_metrics=classification_metrics,
                     metric=self.metric, batch_size=values["batch_size"], budget=values["budget"],
                     target=Target(self.metric, values["target"]), reg_weight=values["reg"],
-                    device=device, dtype=dtype)
+                    device=device, dtype=dtype, batch_overlap=values["batch_overlap"])

@@ -44,7 +44,7 @@ from ml2bench.problems.base import Target, Task
 from ml2bench.problems.classification import classification_metrics, cross_entropy
 from ml2bench.problems.digits import single_level
 from ml2bench.problems.hierarchies import depth_hierarchy
-from ml2bench.problems.registry import ProblemFamily, register_family
+from ml2bench.problems.registry import BATCH_OVERLAP, ProblemFamily, register_family
 from ml2bench.problems.resnet_toy import ODE_MODEL_PARAMS, RESNET_PARAMS
 
 #: ``(channels, image size, classes)`` of each data set.
@@ -58,6 +58,7 @@ DATA_PARAMS = {
     "dataset": Param("mnist", "image data set", choices=tuple(IMAGE_SHAPES)),
     "train_size": Param(0, "training images: the first n of the file (0 = all)", low=0),
     "test_size": Param(0, "test images: the first n of the file (0 = all)", low=0),
+    "batch_overlap": BATCH_OVERLAP,
 }
 
 
@@ -129,7 +130,8 @@ class ImageFamily(ProblemFamily):
                     data_loss=cross_entropy, test_metrics=classification_metrics,
                     metric=self.metric, batch_size=values["batch_size"], budget=values["budget"],
                     target=Target(self.metric, values["target"]), reg_weight=values["reg"],
-                    device=device, dtype=dtype, info=info)
+                    device=device, dtype=dtype, info=info,
+                    batch_overlap=values["batch_overlap"])
 
 
 @register_family

@@ -46,6 +46,14 @@ COMMON_PARAMS: dict[str, Param] = {
     "dtype": Param("float32", "floating-point type", choices=("float32", "float64")),
 }
 
+#: The ``batch_overlap`` parameter of the families whose papers overlap mini-batches
+#: (the image classifiers of APTS_D, arXiv 2502.05133; see
+#: :class:`ml2bench.problems.base.BatchSampler`). Not common: other families' labels and
+#: run ids stay as they were.
+BATCH_OVERLAP = Param(0.0, "overlap ratio r of the mini-batches: each batch adds ⌊r·B⌋ "
+                           "samples of every other batch of its epoch (0: disjoint)",
+                      low=0.0, high=0.99)
+
 
 class ProblemFamily:
     """Base class of problem families: declares parameters, builds tasks."""

@@ -27,12 +27,14 @@ def default_paper() -> Path:
 
 
 def list_claims(claims: list[Claim]) -> str:
-    """``reproduce --list``: per claim its id, title, citation, source and published
-    values (one indented line each)."""
+    """``reproduce --list``: per claim its id, title, citation, source, protocol and
+    published values (one indented line each)."""
     lines = []
     for claim in claims:
         lines.append(f"{claim.id:<3} {claim.title}")
         lines.append(f"    {claim.citation}; {claim.location} [{claim.source}]")
+        lines.append(f"    protocol: {claim.protocol}" +
+                     (f" — {claim.protocol_text}" if claim.protocol_text else ""))
         for item in claim.published:
             lines.append(f"    published {item.quantity}: {item.value}")
         for scale in SCALES:

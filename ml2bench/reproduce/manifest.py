@@ -6,6 +6,11 @@ One ``[[claim]]`` table per published claim::
     id = "M1"                      # short id, unique
     kind = "mesh_independence"     # how our value is computed (ml2bench.reproduce.claims)
     title, authors, venue, year, arxiv, location, claim, source, notes
+    protocol = "paper"             # "paper": the source's own protocol (batching, epochs,
+                                   # baselines, cost unit); "ml2bench": ml2bench's own,
+                                   # stricter reading (equal work units), reported beside
+                                   # the paper's under the id "<paper id>-wu"
+    protocol_text = "..."          # the protocol in one line (shown in claims.md)
     metric = "..."                 # the metric's exact definition
     verdict_rule = "..."           # the rule in words; the code applies [claim.tolerance]
     [claim.tolerance]              # numbers the rule uses
@@ -26,12 +31,17 @@ from pathlib import Path
 
 from ml2bench.errors import UserError
 
-#: How a claim's published value was read.
-SOURCES = ("first-hand", "second-hand", "not read")
+#: How a claim's published value was read (``ml2bench hypothesis``: no paper states it;
+#: the claim is ml2bench's own, e.g. M2).
+SOURCES = ("first-hand", "second-hand", "not read", "ml2bench hypothesis")
 #: The scales every claim has.
 SCALES = ("quick", "full")
 #: Claim kinds and the module of :mod:`ml2bench.reproduce.claims` that computes them.
-KINDS = ("mesh_independence", "pinn_schwarz", "accuracy_parity", "speedup", "external")
+KINDS = ("mesh_independence", "pinn_schwarz", "accuracy_parity", "speedup", "fixed_schedule",
+         "external")
+#: Whose protocol a claim entry measures (``protocol`` key): the source's own, or
+#: ml2bench's stricter equal-work reading, reported beside it, never instead of it.
+PROTOCOLS = ("paper", "ml2bench")
 #: Verdicts a run can give.
 VERDICTS = ("reproduced", "partly", "not reproduced", "not run")
 REQUIRED = ("id", "kind", "title", "authors", "venue", "year", "location", "claim",
@@ -54,7 +64,8 @@ class ScaleConfig:
 
     ``problems`` × ``solvers`` × ``seeds`` through the runner with the given run
     options; ``stand_in`` says why this scale is not the paper's setting (e.g. the
-    bundled digits for MNIST); ``data`` the command that fetches the data the scale
+    bundled digits for MNIST); ``max_epochs`` a budget in epochs beside ``budget`` (a
+    protocol that fixes the epochs, e.g. APTS_D's 100); ``data`` the command that fetches the data the scale
     needs; ``cost`` the expected (or measured) cost in words; ``study`` the external
     study an ``external`` claim calls instead of a sweep.
     """
@@ -66,6 +77,7 @@ class ScaleConfig:
     checkpoint_every: float | None = None
     stop_at_target: bool = True
     max_time: float | None = None
+    max_epochs: float | None = None
     stand_in: str = ""
     data: str = ""
     cost: str = ""
@@ -94,6 +106,13 @@ class Claim:
     published: tuple[Published, ...]
     scales: dict[str, ScaleConfig]
     result: dict = field(default_factory=dict)
+    protocol: str = "paper"
+    protocol_text: str = ""
+
+    @property
+    def family(self) -> str:
+        """The id of the paper's claim: ``T2`` for ``T2`` and its stricter reading ``T2-wu``."""
+        return self.id.split("-")[0]
 
     @property
     def citation(self) -> str:
@@ -150,6 +169,9 @@ def parse_claim(table: dict, index: int) -> Claim:
     if table["source"] not in SOURCES:
         raise _err(where, f"source must be one of {', '.join(SOURCES)}, got "
                           f"{table['source']!r}")
+    if table.get("protocol", "paper") not in PROTOCOLS:
+        raise _err(where, f"protocol must be one of {', '.join(PROTOCOLS)}, got "
+                          f"{table['protocol']!r}")
     published = table.get("published", [])
     if not published:
         raise _err(where, "no [[claim.published]] value")
@@ -171,7 +193,9 @@ def parse_claim(table: dict, index: int) -> Claim:
                  metric=table["metric"], verdict_rule=table["verdict_rule"],
                  tolerance=dict(table.get("tolerance", {})),
                  analysis=dict(table.get("analysis", {})), published=tuple(values),
-                 scales=scales, result=dict(table.get("result", {})))
+                 scales=scales, result=dict(table.get("result", {})),
+                 protocol=table.get("protocol", "paper"),
+                 protocol_text=table.get("protocol_text", ""))
 
 
 def parse_manifest(text: str) -> list[Claim]:
@@ -200,17 +224,18 @@ def load_manifest(path: str | Path) -> list[Claim]:
 
 
 def select(claims: list[Claim], ids: list[str]) -> list[Claim]:
-    """The claims named in ``ids`` (all if empty), in manifest order; UserError for an
+    """The claims named in ``ids`` (all if empty), in manifest order; a paper's id also
+    selects its stricter reading (``T2`` selects ``T2`` and ``T2-wu``). UserError for an
     unknown id, listing the valid ones."""
     if not ids:
         return list(claims)
-    known = {c.id.lower(): c for c in claims}
+    known = {c.id.lower() for c in claims} | {c.family.lower() for c in claims}
     unknown = [i for i in ids if i.lower() not in known]
     if unknown:
         raise UserError(f"unknown claim {unknown[0]!r} (valid: "
                         f"{', '.join(c.id for c in claims)})")
     wanted = {i.lower() for i in ids}
-    return [c for c in claims if c.id.lower() in wanted]
+    return [c for c in claims if c.id.lower() in wanted or c.family.lower() in wanted]
 
 
 def check_runnable(claim: Claim, scale: str) -> None:

@@ -39,6 +39,7 @@ def claim_specs(claim: Claim, scale: str, device: str = "cpu") -> list:
     return expand(config.problems, config.solvers, config.seeds, budget=config.budget,
                   device=device,
                   checkpoint_every=config.checkpoint_every, max_time=config.max_time,
+                  max_epochs=config.max_epochs,
                   stop_at_target=config.stop_at_target)
 
 

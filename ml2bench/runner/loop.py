@@ -88,7 +88,8 @@ class RunLoop:
         self.solver = prepared.solver
         budget = self.spec.budget if self.spec.budget is not None else self.task.budget
         self.stopping = StoppingCriterion(
-            budget, self.spec.max_time, self.task.target if self.spec.stop_at_target else None)
+            budget, self.spec.max_time, self.task.target if self.spec.stop_at_target else None,
+            max_epochs=self.spec.max_epochs)
         self.schedule = CheckpointSchedule(self._checkpoint_spacing(budget))
         self.checkpoint = RunCheckpoint(store, prepared.run_id, prepared.config_hash)
         self.ledger = WorkLedger([lv.cost for lv in self.task.hierarchy.levels],
@@ -255,7 +256,8 @@ class RunLoop:
                 self.evaluate()
                 return "stalled"
             if not (self.schedule.due(work_units) or self.stopping.evaluation_due(
-                    work_units, self.time_s, self.info.get("batch_loss", 0.0))):
+                    work_units, self.time_s, self.info.get("batch_loss", 0.0),
+                    self.solver.epoch)):
                 continue
             status = self._stop_reason(self.evaluate())
             if status is None:

@@ -79,6 +79,8 @@ def check_options(spec: RunSpec) -> None:
         raise UserError(f"--budget must be a positive number of work units, got {spec.budget!r}")
     if spec.max_time is not None and (bad(spec.max_time) or spec.max_time <= 0):
         raise UserError(f"--max-time must be a positive number of seconds, got {spec.max_time!r}")
+    if spec.max_epochs is not None and (bad(spec.max_epochs) or spec.max_epochs <= 0):
+        raise UserError(f"max_epochs must be a positive number of epochs, got {spec.max_epochs!r}")
     if spec.checkpoint_every is not None and (bad(spec.checkpoint_every)
                                               or spec.checkpoint_every < 0):
         raise UserError("--checkpoint-every must be a number of work units >= 0 (0: after "

@@ -30,6 +30,9 @@ class RunSpec:
     ``numerics``: ``portable`` or ``native`` CPU kernels (:mod:`ml2bench.numerics`; None:
     the process's mode, fixed by :func:`~ml2bench.runner.prepare.prepare`; ``native`` on
     a GPU, where the mode pins nothing); part of the identity, since results depend on it.
+    ``max_epochs``: a second budget in passes over the training data (the solver's
+    sampler's ``epoch``; None: none), for protocols that fix the epochs (e.g. the APTS_D
+    papers' 100 epochs); it enters the identity only when set.
     """
 
     problem: str
@@ -44,6 +47,7 @@ class RunSpec:
     threads: int | None = None
     precision: str | None = None
     numerics: str | None = None
+    max_epochs: float | None = None
 
     def identity(self, problem_version: int, problem_params: dict, solver_params: dict) -> dict:
         """Everything that determines the numbers of the run (hashed into ``config_hash``).
@@ -63,6 +67,8 @@ class RunSpec:
         data["metrics"] = list(dynamics_names(self.metrics))
         if data["precision"] is None:  # native: the identity of runs before the option
             del data["precision"]
+        if data["max_epochs"] is None:  # the identity of runs before the option
+            del data["max_epochs"]
         data.update(problem_version=problem_version, problem_params=problem_params,
                     solver_params=solver_params)
         return data

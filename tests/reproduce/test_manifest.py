@@ -41,8 +41,16 @@ solvers = ["tr"]
 
 def test_committed_manifest_has_every_claim_complete():
     claims = load_manifest(MANIFEST)
-    assert [c.id for c in claims] == ["M1", "T1", "T2", "T3", "T4", "T5", "M2", "M3"]
+    assert [c.id for c in claims] == ["M1", "T1", "T1-wu", "T2", "T2-wu", "T3", "T3-fo", "T4",
+                                      "T4-wu", "T5", "M2", "M3"]
+    ids = {c.id: c for c in claims}
     for claim in claims:
+        assert claim.protocol == "paper" or claim.id in ("M2",) or claim.id.endswith("-wu")
+        if claim.id.endswith("-wu"):  # a stricter reading sits beside its paper's claim
+            assert claim.protocol == "ml2bench" and ids[claim.family].protocol == "paper"
+        if claim.family != claim.id or claim.family in {c.family for c in claims
+                                                         if c.id != c.family}:
+            assert claim.protocol_text, claim.id
         assert claim.kind in KINDS and claim.source in SOURCES
         assert claim.authors and claim.venue and claim.year and claim.location
         assert claim.published and claim.metric and claim.verdict_rule
@@ -118,3 +126,13 @@ def test_bad_claim_id_is_exit_2_one_line(capsys):
 def test_bad_scale_is_exit_2(capsys):
     assert main(["reproduce", "M1", "--scale", "huge"]) == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_a_papers_id_selects_its_stricter_reading_and_list_shows_protocols(capsys):
+    from ml2bench.reproduce.manifest import select
+    claims = load_manifest(MANIFEST)
+    assert [c.id for c in select(claims, ["t2"])] == ["T2", "T2-wu"]
+    assert [c.id for c in select(claims, ["T2-wu"])] == ["T2-wu"]
+    assert main(["reproduce", "T4", "--list"]) == 0
+    out = capsys.readouterr().out
+    assert "protocol: paper — the paper's" in out and "protocol: ml2bench — " in out

@@ -64,3 +64,13 @@ def test_rows_follow_the_store_columns_and_keep_extras():
     assert math.isnan(row["test_acc"]) and row["info_radius"] == 1.5
     with pytest.raises(KeyError, match="work_units"):
         build_row({k: v for k, v in values.items() if k != "work_units"})
+
+
+def test_epoch_budget_stops_like_the_work_budget():
+    rule = StoppingCriterion(budget=100.0, max_epochs=3.0, initial_loss=1.0)
+    row = {"train_loss": 0.5, "epoch": 2.9}
+    assert rule.reason(row, 1.0, 1.0) is None
+    assert rule.reason({**row, "epoch": 3.0}, 1.0, 1.0) == "budget"
+    assert not rule.evaluation_due(1.0, 1.0, 0.3, epoch=2.9)
+    assert rule.evaluation_due(1.0, 1.0, 0.3, epoch=3.0)
+    assert StoppingCriterion(budget=100.0).reason(row | {"epoch": 1e9}, 1.0, 1.0) is None

@@ -161,3 +161,20 @@ def test_a_run_whose_steps_do_no_work_stops_as_stalled(tmp_path, monkeypatch):
     assert len(calls) == 3 + loop.STALL_STEPS
     frame = runs(tmp_path)
     assert frame.iloc[-1]["status"] == "stalled" and frame["work_units"].max() < 0.5
+
+
+def test_epoch_cap_stops_every_solver_at_the_same_epochs(tmp_path):
+    problem = "digits_cnn[quick=true,batch_size=239,batch_overlap=0.05]"
+    specs = expand([problem], ["adam[batch_size=239]", "sgd[batch_size=239]"], [0],
+                   budget=1000.0, max_epochs=2.0)
+    run_sweep(specs, tmp_path, progress=False)
+    frame = runs(tmp_path)
+    for _, rows in frame.groupby("solver"):
+        last = rows.iloc[-1]
+        # 6 batches of 239 per epoch: the 13th step (13·239/1437 ≥ 2) is the last
+        assert last["status"] == "budget" and last["step"] == 13
+        assert 2.0 <= last["epoch"] < 2.0 + 239 / 1437
+    # the epoch budget is part of the run's identity only when set
+    (plain,) = expand([problem], ["adam"], [0], budget=1.0)
+    assert "max_epochs" not in plain.identity(1, {}, {})
+    assert specs[0].identity(1, {}, {})["max_epochs"] == 2.0

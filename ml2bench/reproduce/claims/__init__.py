@@ -39,9 +39,10 @@ def compute(claim, runs, scale: str) -> Outcome:
     -------
     Outcome
     """
-    from ml2bench.reproduce.claims import accuracy, mesh, pinn, speedup
+    from ml2bench.reproduce.claims import accuracy, mesh, pinn, schedule, speedup
     kinds = {"mesh_independence": mesh.compute, "pinn_schwarz": pinn.compute,
-             "accuracy_parity": accuracy.compute, "speedup": speedup.compute}
+             "accuracy_parity": accuracy.compute, "speedup": speedup.compute,
+             "fixed_schedule": schedule.compute}
     outcome = kinds[claim.kind](claim, runs)
     return stand_in(outcome, claim.scales[scale].stand_in)
 
