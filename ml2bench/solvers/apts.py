@@ -103,6 +103,7 @@ from ml2bench.labels import Param, SearchSpace
 from ml2bench.parallel import gather_owned, map_subdomains, sum_subdomains, world
 from ml2bench.parameters import load_vector, model_vector
 from ml2bench.solvers.base import Solver, register_solver
+from ml2bench.solvers.data_parallel import ShardedObjective
 from ml2bench.solvers.level_objective import LevelObjective, Point, PointObjective
 from ml2bench.solvers.lsr1 import LSR1
 from ml2bench.solvers.tr_subproblem import trust_region_update
@@ -176,6 +177,12 @@ class APTSBase(Solver):
     def setup(self) -> None:
         """Subclass hook: build the decomposition."""
 
+    def global_objective(self, batch: tuple):
+        """The objective of the step's batch for the global phase (value, gradient and
+        trial points; the global pass): replicated on every rank here, shared over the
+        data shards by ``apts_d``."""
+        return LevelObjective(self.oracle, self.level, batch)
+
     # -- the subdomain's work --------------------------------------------------------------
     def local_problem(self, d: int, batch_indices, point: Point):
         """``(objective, start point, to_global)`` of subdomain ``d`` (subclasses)."""
@@ -214,7 +221,7 @@ class APTSBase(Solver):
         indices = self.sampler.next_indices()
         full_batch = indices is None
         batch = self.task.batch(indices)
-        objective = LevelObjective(self.oracle, self.level, batch)
+        objective = self.global_objective(batch)
         x = model_vector(objective.model)
         cached = self.state.point
         point = (cached if full_batch and cached is not None and torch.equal(cached.x, x)
@@ -317,6 +324,15 @@ class APTSD(APTSBase):
             self._shards[size] = DataDecomposition(size, self.hparams["subdomains"],
                                                    self.hparams["overlap"], seed=0)
         return self._shards[size]
+
+    def global_objective(self, batch: tuple) -> ShardedObjective:
+        """The global objective as the size-weighted sum over the shards' disjoint parts
+        (:class:`~ml2bench.solvers.data_parallel.ShardedObjective`): distributed, each
+        rank evaluates the global value, gradient and trial points on its own part and
+        the parts are all-reduced; the overlap is not counted twice."""
+        size = int(batch[0].shape[0])
+        chunks = [torch.sort(c).values for c in self.shards(size).chunks]  # batch order
+        return ShardedObjective(self.oracle, self.level, batch, chunks)
 
     def supports(self, task) -> tuple[bool, str]:
         if self.hparams["subdomains"] > task.num_train:
