@@ -198,12 +198,3 @@ def gather_to_root(states: Sequence[Any]) -> list | None:
     gathered: list | None = [None] * size if rank == 0 else None
     _dist().gather_object(states[rank], gathered, dst=0)
     return gathered
-
-
-def gather_owned(states: Sequence[Any]) -> list:
-    """``states[d]`` from the rank that owns subdomain ``d`` (its own entry),
-    on every rank; ``states`` unchanged in one process."""
-    rank, size = world()
-    if size == 1:
-        return list(states)
-    return all_gather(states[rank])

@@ -90,7 +90,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Iterator
 
 import torch
 from torch import Tensor
@@ -100,7 +102,7 @@ from ml2bench.decomposition import DataDecomposition, ParameterDecomposition
 from ml2bench.decomposition.base import balanced_bounds
 from ml2bench.errors import UserError
 from ml2bench.labels import Param, SearchSpace
-from ml2bench.parallel import gather_owned, map_subdomains, sum_subdomains, world
+from ml2bench.parallel import gather_to_root, map_subdomains, owned, sum_subdomains, world
 from ml2bench.parameters import load_vector, model_vector
 from ml2bench.solvers.base import Solver, register_solver
 from ml2bench.solvers.data_parallel import ShardedObjective
@@ -280,14 +282,37 @@ class APTSBase(Solver):
             info[f"local_accepted_d{d}"] = float(r.accepted)
         return info
 
-    def synchronize(self) -> None:
-        """Distributed: every rank receives each subdomain's L-SR1 memory from the rank
-        that updates it, so that every rank (rank 0 saves) holds the whole state."""
+    @contextmanager
+    def whole_state(self) -> Iterator[None]:
+        """Distributed: each rank holds only its own subdomain's L-SR1 memory; for a
+        checkpoint rank 0 receives the others' (and drops them after the save)."""
         if self.local_memories[0] is None or world()[1] == 1:
+            yield
             return
-        states = gather_owned([m.state_dict() for m in self.local_memories])
-        for memory, state in zip(self.local_memories, states):
-            memory.load_state_dict(state)
+        own = set(owned(len(self.local_memories)))
+        states = gather_to_root([m.state_dict() if d in own else None
+                                 for d, m in enumerate(self.local_memories)])
+        try:
+            if states is not None:
+                for memory, state in zip(self.local_memories, states):
+                    memory.load_state_dict(state)
+            yield
+        finally:
+            self.keep_own_state()
+
+    def keep_own_state(self) -> None:
+        """Forget the L-SR1 memories of the subdomains other ranks compute (distributed:
+        they live there); nothing in one process."""
+        own = set(owned(len(self.local_memories)))
+        for d, memory in enumerate(self.local_memories):
+            if memory is not None and d not in own:
+                memory.reset()
+
+    def load_state_dict(self, saved: dict) -> None:
+        """Restore the whole saved state, then keep the own subdomain's part only (the
+        scatter of a distributed resume: every rank reads the same file)."""
+        super().load_state_dict(saved)
+        self.keep_own_state()
 
     def stateful_parts(self) -> dict:
         parts = super().stateful_parts()

@@ -122,8 +122,27 @@ def test_nproc_needs_a_matching_distributed_solver(tmp_path, capsys):
     assert "subdomains=2" in capsys.readouterr().err
     assert main([*base, "--solver", "sgd", "--nproc", "2"]) == 2
     assert "does not run distributed" in capsys.readouterr().err
-    assert main([*base, "--solver", SOLVER, "--solver", "apts_d", "--nproc", "2"]) == 2
-    assert "exactly one run" in capsys.readouterr().err
+    assert main([*base, "--solver", SOLVER, "--solver", "apts_d[subdomains=4]",
+                 "--nproc", "2"]) == 2
+    assert "subdomains=2, got subdomains=4" in capsys.readouterr().err
+
+
+@gloo
+def test_a_sweep_of_runs_starts_the_process_group_once(tmp_path):
+    """Two seeds and two solvers under one ``--nproc 2``: one torchrun, whose two ranks
+    run the four runs in turn (each rank reports the sweep once), each equal to its
+    simulated run."""
+    sweep = ["--solver", "apts_d[subdomains=2]", "--seeds", "0,1"]
+    base = args(tmp_path / "par", 12)
+    done = subprocess.run([sys.executable, "-m", "ml2bench", *base, *sweep, "--nproc", "2"],
+                          env=environment(), cwd=tmp_path, capture_output=True, text=True,
+                          timeout=180)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stderr.count("4 runs: 0 up to date, 4 to run") == 2  # once per rank
+    assert main([*args(tmp_path / "sim", 12), *sweep]) == 0
+    for simulated in sorted((tmp_path / "sim" / "runs").glob("*.parquet")):
+        parallel = tmp_path / "par" / "runs" / simulated.name
+        assert_same_run(pd.read_parquet(simulated), pd.read_parquet(parallel))
 
 
 def test_recorded_charges_replay_to_the_same_ledger():
