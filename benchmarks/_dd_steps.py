@@ -46,14 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from ml2bench.numerics import configure_torch  # noqa: E402
-
-configure_torch()
-
-import torch  # noqa: E402
-
 from ml2bench.parallel import all_gather, barrier, init_from_env, shutdown, world  # noqa: E402
-from ml2bench.testing import bind  # noqa: E402
 
 #: Attributes of a solver that hold its state (the rest is configuration, the task, the
 #: oracle or the static decomposition).
@@ -63,6 +56,7 @@ STATE_ATTRIBUTES = ("state", "local_memories", "global_memory")
 def held_bytes(solver) -> int:
     """Bytes of the distinct tensor storages reachable from the solver's state
     attributes (module docstring)."""
+    import torch
     seen: set[int] = set()
     total = 0
     stack = [getattr(solver, name, None) for name in STATE_ATTRIBUTES]
@@ -93,6 +87,7 @@ def held_bytes(solver) -> int:
 
 def allreduce_seconds(numel: int, dtype) -> float:
     """Median wall time of 10 all-reduces of ``numel`` entries (0 in one process)."""
+    import torch
     if world()[1] == 1:
         return 0.0
     vector = torch.ones(numel, dtype=dtype)
@@ -113,6 +108,11 @@ def main(argv=None) -> None:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
+    from ml2bench.numerics import configure_torch
+    configure_torch()  # the portable numerics of a run, before torch computes
+    import torch
+
+    from ml2bench.testing import bind
     torch.set_num_threads(1)
     init_from_env("cpu")
     rank, size = world()
