@@ -330,6 +330,9 @@ class APTSD(APTSBase):
     local objectives ``f_d(θ) + ⟨g − ∇f_d(θ_k), θ − θ_k⟩`` on all parameters."""
 
     name = "apts_d"
+    #: 2: the global phase is the size-weighted sum over the shards' disjoint parts
+    #: (:meth:`global_objective`), which rounds differently from one evaluation on the batch
+    version = 2
     reference = ("Groß & Krause 2009; Trotti, Cruz Alegría, Kopaničáková & Krause, "
                  "arXiv 2312.13677; Cruz Alegría et al., arXiv 2502.05133")
     params = {**APTS_PARAMS,
