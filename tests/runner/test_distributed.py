@@ -20,9 +20,10 @@ import pytest
 import torch
 
 from ml2bench.accounting.ledger import WorkLedger
-from ml2bench.cli import main
+from ml2bench.cli import free_port, main
 from ml2bench.hierarchy.base import LevelCost
 from ml2bench.runner.checked import read_checked
+from ml2bench.testing import bind
 
 ROOT = Path(__file__).resolve().parents[2]
 PROBLEM = "poisson1d_regression[quick=true]"
@@ -166,3 +167,61 @@ def test_recorded_charges_replay_to_the_same_ledger():
             with replayed.subdomain(d):
                 replayed.replay(records[d])
     assert replayed.state_dict() == direct.state_dict()
+
+
+OWN_STATE_SCRIPT = r'''
+import sys
+import torch
+from ml2bench.parallel import init_from_env, shutdown, world
+from ml2bench.testing import bind
+
+def memories(solver):
+    if solver.name == "aspqn":
+        return [m.pairs_s for m in solver.state.local_memories]
+    return [[] if m._S is None else list(m._S) for m in solver.local_memories]
+
+init_from_env("cpu")
+rank = world()[0]
+label, reference = sys.argv[1], torch.load(sys.argv[2])
+_, solver, _ = bind("swissroll_resnet[quick=true]", label)
+for _ in range(2):
+    solver.step()
+held = memories(solver)
+assert len(held[rank]) > 0 and len(held[1 - rank]) == 0, (rank, [len(h) for h in held])
+with solver.whole_state():
+    inside = memories(solver)
+    if rank == 0:  # rank 0 holds both, equal to the one-process run's
+        for mine, theirs in zip(inside, reference):
+            assert len(mine) == len(theirs) > 0
+            assert all(torch.equal(a, b) for a, b in zip(mine, theirs))
+    else:
+        assert len(inside[0]) == 0
+after = memories(solver)
+assert len(after[rank]) > 0 and len(after[1 - rank]) == 0
+print(f"rank {rank} ok")
+shutdown()
+'''
+
+
+@gloo
+@pytest.mark.parametrize("solver", ["apts_p[subdomains=2,local_steps=2]",
+                                    "aspqn[subdomains=2,local_steps=2]"])
+def test_each_rank_holds_only_its_own_subdomain_state(tmp_path, solver):
+    """Between checkpoints rank r holds only subdomain r's local memory; for a checkpoint
+    rank 0 gathers the other's (equal to the simulated run's) and drops it after."""
+    _, simulated, _ = bind("swissroll_resnet[quick=true]", solver)
+    for _ in range(2):
+        simulated.step()
+    memories = ([m.pairs_s for m in simulated.state.local_memories] if simulated.name == "aspqn"
+                else [list(m._S) for m in simulated.local_memories])
+    torch.save(memories, tmp_path / "reference.pt")
+    script = tmp_path / "own_state.py"
+    script.write_text(OWN_STATE_SCRIPT)
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nnodes", "1",
+                           "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
+                           "--master-port", str(free_port()), str(script), solver,
+                           str(tmp_path / "reference.pt")],
+                          env=environment(), cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[:3000]
+    assert "rank 0 ok" in done.stdout and "rank 1 ok" in done.stdout
