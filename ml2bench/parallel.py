@@ -4,7 +4,8 @@ A DD solver runs either **simulated** (one process, the default: subdomains in
 sequence) or **distributed**: one process per subdomain, launched by ``torchrun``
 (``ml2bench run ... --nproc D`` calls it), backend ``gloo`` on CPU and ``nccl`` on
 CUDA. Every rank builds the same task with the same seeds and holds the same iterate;
-rank ``r`` computes only subdomain ``r``'s local work, and the subdomain steps are
+rank ``r`` computes only subdomain ``r``'s work (its local solve; for a data
+decomposition also its part of the global evaluations), and the subdomain results are
 combined by ``all_reduce(SUM)`` instead of a sum in subdomain order (same numbers up to
 the order of floating-point summation; for two subdomains exactly the same).
 
@@ -19,7 +20,10 @@ simulated run's (``work_units``, ``work_units_parallel``, ``grad_evals``,
 
 Only rank 0 writes files (results, resumable state, final model); every rank reads the
 same resumable state at the start of a run, so a killed distributed run resumes from
-rank 0's last checkpoint with the same command.
+rank 0's last checkpoint with the same command. Between checkpoints each rank holds
+only its own subdomain's solver state; :func:`gather_to_root` assembles it on rank 0
+for a save. A sweep of runs under one ``torchrun`` (``ml2bench run --nproc D`` with
+several runs) joins the process group once and runs them in turn.
 
 This module imports nothing of ml2bench (layer 0): solvers and the runner use it.
 """

@@ -6,8 +6,9 @@ trial step is assembled from trust-region steps on ``D`` local objectives, compu
 parallel. One solver step, at the iterate ``θ_k`` with global radius ``Δ``, on a batch
 ``ξ`` (the full training set by default):
 
-1. global value and gradient ``f(θ_k)``, ``g = ∇f(θ_k)`` (serial global work; reused
-   from the previous step's accepted trial point on the full batch);
+1. global value and gradient ``f(θ_k)``, ``g = ∇f(θ_k)`` (reused from the previous
+   step's accepted trial point on the full batch; serial global work in ``apts_p``,
+   shared over the data shards in ``apts_d``, see below);
 2. every subdomain ``d`` runs ``local_steps`` trust-region iterations (L-SR1 or
    Steihaug–Toint CG subproblem, the kernel of ``tr``) on its local objective
    ``f̃_d`` from ``θ_k``, local radius ``Δ/D`` (DD4ML: ``loc_opt.delta = delta /
@@ -69,12 +70,25 @@ early 2026): ``Δ0 = 0.1``, ``Δmin = 0.01``, ``Δmax = 1.0``, ``η1 = 0.25``,
 step — ``tr``'s hybrid rule; DD4ML grows when the full objective has not decreased over
 3 epochs, which is a runner-level rule not reproduced here.
 
+Global phase of ``apts_d`` (:meth:`APTSD.global_objective`): the global value,
+gradient, trial points and the global pass's evaluations are the size-weighted sum over
+the disjoint parts of the shards (the overlap not evaluated twice),
+:class:`~ml2bench.solvers.data_parallel.ShardedObjective` — distributed, each rank
+evaluates its part and the parts are all-reduced, as DD4ML's ``glob_closure_main``
+does. In ``apts_p`` the global phase is evaluated whole (replicated on every rank).
+
 Work: every evaluation goes through the counted oracle; local evaluations are charged
 inside ``ledger.subdomain(d)`` of one parallel phase per step, so ``work_units`` sums
 them and ``work_units_parallel`` takes the maximum over subdomains. Global evaluations
-are serial. Communication counted: the all-reduce of ``[s; pred]`` (``(P+1)`` entries
-of the parameters' dtype) per step. The global gradient is computed serially here; in a
-distributed run it is an all-reduce of the shard gradients (not counted yet).
+are serial in ``apts_p``; in ``apts_d`` each is one parallel phase over its parts (the
+largest part on the critical path). Communication counted: the all-reduce of
+``[s; pred]`` (``(P+1)`` entries of the parameters' dtype) per step, and in ``apts_d``
+the all-reduce of every shared global evaluation (``[∇f; f]``: ``P + 1`` entries; a
+value: 1; a Hessian product: ``P``).
+
+State: distributed, each rank holds only its own subdomain's L-SR1 memory
+(:meth:`APTSBase.whole_state` gathers them on rank 0 for a checkpoint; a resumed rank
+keeps its own part).
 
 References
 ----------

@@ -12,9 +12,13 @@ batch,
     ∇^2 f_B(θ)v = \sum_{d=1}^{D} \frac{n_d}{n} ∇^2 f_{C_d}(θ)v
 
 (``Σ_d n_d/n = 1`` carries the regularisation). This is what data-parallel training
-computes (PyTorch's ``DistributedDataParallel``: each rank a shard, the gradients
-all-reduced; DD4ML's APTS_D evaluates its global loss and gradient the same way, one
-shard per rank and an all-reduce). :class:`ShardedObjective` evaluates it so:
+computes (PyTorch's ``DistributedDataParallel``: each rank its part of the batch, the
+gradients all-reduced). DD4ML's APTS evaluates its global loss and gradient so
+(``glob_closure_main`` in ``src/dd4ml/optimizers/apts_base.py``, read at commit
+``fa3027f``, January 2026: each rank's loss and gradient on its part of the batch,
+all-reduced and divided by the number of ranks, which assumes equal parts); here the
+parts are weighted by ``n_d/n``, so that unequal parts (``n`` not divisible by ``D``)
+give the batch objective exactly. :class:`ShardedObjective` evaluates it so:
 
 * **one process** (simulated): the ``D`` weighted chunk contributions, each inside
   ``ledger.subdomain(d)`` of one parallel phase, summed in chunk order

@@ -46,7 +46,9 @@ the flat-vector L-BFGS kernel (:func:`~ml2bench.solvers.lbfgs_kernel.lbfgs_step`
 memory ``history_size`` — no evaluation besides the kernel's.
 
 Each subdomain's work is a function of ``(d, inputs)`` (:meth:`SchwarzLBFGS.local_solve`)
-so that a ``torch.distributed`` runner can run one per rank. The solvers work in the
+so that a ``torch.distributed`` runner can run one per rank (``aspqn``); each rank then
+holds only its own subdomain's L-BFGS memory (gathered on rank 0 for a checkpoint,
+:meth:`SchwarzLBFGS.whole_state`). ``mspqn`` is sequential and runs in one process. The solvers work in the
 task's dtype; the paper trains in float64 (``dtype=float64`` problem parameter).
 """
 
