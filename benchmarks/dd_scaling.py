@@ -94,7 +94,6 @@ import argparse
 import json
 import math
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -106,6 +105,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ml2bench.cli import free_port
 from ml2bench.problems.registry import resolve_problem
 # imported under a private name: asv collects module names matching time_* as benchmarks
 from ml2bench.report.leaderboard import time_to_target as _time_to_target
@@ -288,12 +288,6 @@ def environment() -> dict:
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [
         p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
     return env
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def with_subdomains(label: str, D: int) -> str:
