@@ -66,11 +66,13 @@ def assert_same_run(simulated: pd.DataFrame, parallel: pd.DataFrame) -> None:
 
 
 @gloo
-@pytest.mark.parametrize("solver", [SOLVER, "apts_d[subdomains=2]"])
+@pytest.mark.parametrize("solver", [SOLVER, "apts_d[subdomains=2]",
+                                    "apts_d[subdomains=2,subproblem=cg]"])
 def test_two_gloo_ranks_give_the_simulated_run(tmp_path, solver):
     """``apts_p`` replicates its global phase; ``apts_d`` shares it (each rank its half
-    of the batch, all-reduced): with two ranks the sums have one order, so every column
-    is bit for bit the simulated one."""
+    of the batch, all-reduced; with ``subproblem=cg`` the Hessian products too): with
+    two ranks the sums have one order, so every column is bit for bit the simulated
+    one."""
     assert main(args(tmp_path / "sim", 40, solver)) == 0
     done = subprocess.run(command(tmp_path / "par", 40, solver), env=environment(),
                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
