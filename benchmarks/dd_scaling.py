@@ -348,7 +348,9 @@ def step_times(args, scratch: str) -> tuple[list[dict], list[str]]:
                             f"fraction of a step's work ≈ {serial_fraction(wu_speedup, D):.2f})")
                 why += (f"; communication ≈ {100 * comm:.1f} % of a step "
                         f"({row['collectives']:g} all-reduces of P + 1 entries)")
-                if row["bound"] >= 0.8 and comm < 0.1:
+                if D > (os.cpu_count() or 1):
+                    why += f"; {D} ranks share {os.cpu_count()} cores"
+                elif row["bound"] >= 0.8 and comm < 0.1:
                     why += ("; neither explains it: the processes did not get a core each "
                             f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
                 notes.append(why)
