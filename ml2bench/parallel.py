@@ -4,7 +4,8 @@ A DD solver runs either **simulated** (one process, the default: subdomains in
 sequence) or **distributed**: one process per subdomain, launched by ``torchrun``
 (``ml2bench run ... --nproc D`` calls it), backend ``gloo`` on CPU and ``nccl`` on
 CUDA. Every rank builds the same task with the same seeds and holds the same iterate;
-rank ``r`` computes only subdomain ``r``'s local work, and the subdomain steps are
+rank ``r`` computes only subdomain ``r``'s work (its local solve; for a data
+decomposition also its part of the global evaluations), and the subdomain results are
 combined by ``all_reduce(SUM)`` instead of a sum in subdomain order (same numbers up to
 the order of floating-point summation; for two subdomains exactly the same).
 
@@ -19,7 +20,10 @@ simulated run's (``work_units``, ``work_units_parallel``, ``grad_evals``,
 
 Only rank 0 writes files (results, resumable state, final model); every rank reads the
 same resumable state at the start of a run, so a killed distributed run resumes from
-rank 0's last checkpoint with the same command.
+rank 0's last checkpoint with the same command. Between checkpoints each rank holds
+only its own subdomain's solver state; :func:`gather_to_root` assembles it on rank 0
+for a save. A sweep of runs under one ``torchrun`` (``ml2bench run --nproc D`` with
+several runs) joins the process group once and runs them in turn.
 
 This module imports nothing of ml2bench (layer 0): solvers and the runner use it.
 """
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import nullcontext
 from datetime import timedelta
 from typing import Any, Callable, Sequence
 
@@ -141,7 +146,7 @@ def sum_subdomains(payload):
 
 
 def map_subdomains(ledger, count: int, solve: Callable[[int], Any],
-                   share: Callable[[Any], Any]) -> tuple[list, list]:
+                   share: Callable[[Any], Any], budget_shares: bool = True) -> tuple[list, list]:
     """Run ``solve(d)`` for the subdomains of this process inside one parallel phase of
     ``ledger``; returns ``(own, shared)``: ``own`` the full results of the subdomains
     computed here (all ``count`` in one process, subdomain ``rank`` distributed),
@@ -152,20 +157,24 @@ def map_subdomains(ledger, count: int, solve: Callable[[int], Any],
     Each subdomain may spend an equal share of the budget left
     (:meth:`~ml2bench.accounting.ledger.WorkLedger.allowance`): ``solve`` ends its local
     work when :class:`~ml2bench.accounting.ledger.BudgetExhausted` says the share is used.
+    With ``budget_shares=False`` there are no shares: the caller has checked that the
+    whole phase fits (:meth:`~ml2bench.accounting.ledger.WorkLedger.require`), as a
+    phase of fixed work must (e.g. a global evaluation split over data shards).
     """
     rank, size = world()
     allowance = ledger.remaining() / count  # each subdomain's share of the budget left
+    shares = (lambda: ledger.allowance(allowance)) if budget_shares else nullcontext
     if size == 1:
         own = []
         with ledger.parallel_phase():
             for d in range(count):
-                with ledger.subdomain(d), ledger.allowance(allowance):
+                with ledger.subdomain(d), shares():
                     own.append(solve(d))
         return own, [share(r) for r in own]
     if size != count:
         raise RuntimeError(f"{size} processes for {count} subdomains: run one process per "
                            "subdomain (--nproc equal to subdomains)")
-    with ledger.recording() as charges, ledger.allowance(allowance):
+    with ledger.recording() as charges, shares():
         result = solve(rank)
     gathered = all_gather((charges, share(result)))
     with ledger.parallel_phase():
@@ -175,10 +184,21 @@ def map_subdomains(ledger, count: int, solve: Callable[[int], Any],
     return [result], [s for _, s in gathered]
 
 
-def gather_owned(states: Sequence[Any]) -> list:
-    """``states[d]`` from the rank that owns subdomain ``d`` (its own entry),
-    on every rank; ``states`` unchanged in one process."""
+def owned(count: int) -> list[int]:
+    """The subdomains this process computes: all ``count`` in one process, subdomain
+    ``rank`` distributed (one process per subdomain)."""
+    rank, size = world()
+    return list(range(count)) if size == 1 else [rank]
+
+
+def gather_to_root(states: Sequence[Any]) -> list | None:
+    """Rank 0: ``states[d]`` from the rank that owns subdomain ``d``, for every ``d``;
+    the other ranks: ``None`` (they send their own entry and hold nothing more). In one
+    process ``states`` unchanged. Used to assemble a resumable state on the rank that
+    saves it, while every rank keeps only its own subdomain's state between checkpoints."""
     rank, size = world()
     if size == 1:
         return list(states)
-    return all_gather(states[rank])
+    gathered: list | None = [None] * size if rank == 0 else None
+    _dist().gather_object(states[rank], gathered, dst=0)
+    return gathered

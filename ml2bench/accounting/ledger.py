@@ -138,6 +138,24 @@ class WorkLedger:
         finally:
             self._allowance, self._spent = previous
 
+    def cost(self, level: int, kind: str, num_samples: int, scale: float = 1.0) -> float:
+        """The work units one evaluation of ``kind`` on ``num_samples`` samples of
+        ``level`` costs (:meth:`charge`'s price), without charging it."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown evaluation kind {kind!r}; valid: {', '.join(KINDS)}")
+        if kind in SCALED_KINDS:
+            return num_samples / self.num_train * self.costs[level].of(SCALED_KINDS[kind]) * scale
+        if scale != 1.0:
+            raise ValueError(f"kind {kind!r} takes no scale")
+        return num_samples / self.num_train * self.costs[level].of(kind)
+
+    def require(self, units: float) -> None:
+        """Raise :class:`BudgetExhausted` unless ``units`` more work units fit in the
+        budget (or the current allowance): a group of evaluations refused as a whole,
+        before any of them is made — the same decision on every rank of a distributed run,
+        whose ledgers are identical (:mod:`ml2bench.parallel`)."""
+        self._check_budget(units)
+
     def charge(self, level: int, kind: str, num_samples: int, scale: float = 1.0) -> float:
         """Record one evaluation; returns the work units it cost.
 
@@ -145,14 +163,7 @@ class WorkLedger:
         (``grad_subdomain``) the cost entry it maps to, times ``scale`` (the measured
         fraction of that evaluation's FLOPs). Other kinds take no ``scale``.
         """
-        if kind not in KINDS:
-            raise ValueError(f"unknown evaluation kind {kind!r}; valid: {', '.join(KINDS)}")
-        if kind in SCALED_KINDS:
-            wu = num_samples / self.num_train * self.costs[level].of(SCALED_KINDS[kind]) * scale
-        elif scale != 1.0:
-            raise ValueError(f"kind {kind!r} takes no scale")
-        else:
-            wu = num_samples / self.num_train * self.costs[level].of(kind)
+        wu = self.cost(level, kind, num_samples, scale)
         self._check_budget(wu)
         if self._allowance is not None:
             self._spent += wu

@@ -68,8 +68,9 @@ def build_parser() -> Parser:
     run.add_argument("--data-dir", default=None, help="image data directory")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--nproc", type=int, default=None,
-                     help="run the one DD run truly parallel: D processes (D = the solver's "
-                          "subdomains) under torch.distributed, started with torchrun")
+                     help="run the DD runs truly parallel: D processes (D = the solvers' "
+                          "subdomains) under torch.distributed, started once with torchrun "
+                          "for the whole sweep")
     add_executor_arguments(run)
     add_numerics_argument(run)
 
@@ -320,26 +321,25 @@ def free_port() -> int:
 
 def launch_torchrun(args, specs) -> int:
     """``--nproc D``: rerun this command without ``--nproc`` under ``torchrun
-    --nproc-per-node D`` on this machine; its exit status. Needs exactly one run, of a
-    solver that runs distributed with ``subdomains = D``."""
+    --nproc-per-node D`` on this machine; its exit status. Every run of the sweep must be
+    of a solver that runs distributed with ``subdomains = D``: the D processes start
+    (and join their process group) once and run the sweep's runs one after the other,
+    so a sweep over seeds or solvers pays the launcher's start-up once, not per run."""
     import subprocess
     from ml2bench.runner.sweep import prepare_all
 
     if args.nproc < 1:
         raise UserError(f"--nproc must be a positive integer, got {args.nproc}")
     if args.jobs != 1 or args.executor != "pool":
-        raise UserError("--nproc runs one run in D processes here: no --jobs or --executor")
-    prepared = prepare_all(specs)
-    if len(prepared) != 1:
-        raise UserError(f"--nproc needs exactly one run (one problem, solver and seed), "
-                        f"got {len(prepared)}")
-    solver = prepared[0].solver
-    if not solver.distributed:
-        raise UserError(f"--nproc: {solver.name} does not run distributed (valid: apts_d, "
-                        "apts_p)")
-    if solver.hparams["subdomains"] != args.nproc:
-        raise UserError(f"--nproc {args.nproc} needs {solver.name} with subdomains="
-                        f"{args.nproc}, got subdomains={solver.hparams['subdomains']}")
+        raise UserError("--nproc runs each run in D processes here: no --jobs or --executor")
+    for run in prepare_all(specs):
+        solver = run.solver
+        if not solver.distributed:
+            raise UserError(f"--nproc: {solver.name} does not run distributed (valid: apts_d, "
+                            "apts_p, aspqn)")
+        if solver.hparams["subdomains"] != args.nproc:
+            raise UserError(f"--nproc {args.nproc} needs {solver.name} with subdomains="
+                            f"{args.nproc}, got subdomains={solver.hparams['subdomains']}")
     argv, skip = [], False
     for item in args.argv:
         if skip:

@@ -71,6 +71,12 @@ class DataDecomposition(IndexDecomposition):
         """Sample indices per shard."""
         return self.indices
 
+    @property
+    def chunks(self) -> list[Tensor]:
+        """The disjoint part ``C_d`` of each shard (the shard without the ``m`` samples
+        it shares with the next): a partition of ``range(num_samples)``."""
+        return [shard[:shard.numel() - self.overlap_size] for shard in self.indices]
+
     def fractions(self) -> list[float]:
         """``|S_d| / N`` per shard: the work units of a full-shard gradient, in units of
         a full gradient (their sum is ``1 + D m / N`` with overlap)."""

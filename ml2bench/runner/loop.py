@@ -169,8 +169,9 @@ class RunLoop:
         loop_state["next_checkpoint"] = self.schedule.next
         loop_state["num_threads"] = torch.get_num_threads()
         loop_state["precision"] = self.oracle.precision.state_dict()
-        self.solver.synchronize()  # distributed: every rank's state whole (rank 0 saves)
-        self.checkpoint.save(self.task.hierarchy.levels, self.solver, self.ledger, loop_state)
+        with self.solver.whole_state():  # distributed: gathered on rank 0, which saves
+            self.checkpoint.save(self.task.hierarchy.levels, self.solver, self.ledger,
+                                 loop_state)
 
     def restore_state(self, state: dict) -> None:
         """Continue from a saved state (the solver is bound already)."""

@@ -6,8 +6,9 @@ trial step is assembled from trust-region steps on ``D`` local objectives, compu
 parallel. One solver step, at the iterate ``θ_k`` with global radius ``Δ``, on a batch
 ``ξ`` (the full training set by default):
 
-1. global value and gradient ``f(θ_k)``, ``g = ∇f(θ_k)`` (serial global work; reused
-   from the previous step's accepted trial point on the full batch);
+1. global value and gradient ``f(θ_k)``, ``g = ∇f(θ_k)`` (reused from the previous
+   step's accepted trial point on the full batch; serial global work in ``apts_p``,
+   shared over the data shards in ``apts_d``, see below);
 2. every subdomain ``d`` runs ``local_steps`` trust-region iterations (L-SR1 or
    Steihaug–Toint CG subproblem, the kernel of ``tr``) on its local objective
    ``f̃_d`` from ``θ_k``, local radius ``Δ/D`` (DD4ML: ``loc_opt.delta = delta /
@@ -69,12 +70,25 @@ early 2026): ``Δ0 = 0.1``, ``Δmin = 0.01``, ``Δmax = 1.0``, ``η1 = 0.25``,
 step — ``tr``'s hybrid rule; DD4ML grows when the full objective has not decreased over
 3 epochs, which is a runner-level rule not reproduced here.
 
+Global phase of ``apts_d`` (:meth:`APTSD.global_objective`): the global value,
+gradient, trial points and the global pass's evaluations are the size-weighted sum over
+the disjoint parts of the shards (the overlap not evaluated twice),
+:class:`~ml2bench.solvers.data_parallel.ShardedObjective` — distributed, each rank
+evaluates its part and the parts are all-reduced, as DD4ML's ``glob_closure_main``
+does. In ``apts_p`` the global phase is evaluated whole (replicated on every rank).
+
 Work: every evaluation goes through the counted oracle; local evaluations are charged
 inside ``ledger.subdomain(d)`` of one parallel phase per step, so ``work_units`` sums
 them and ``work_units_parallel`` takes the maximum over subdomains. Global evaluations
-are serial. Communication counted: the all-reduce of ``[s; pred]`` (``(P+1)`` entries
-of the parameters' dtype) per step. The global gradient is computed serially here; in a
-distributed run it is an all-reduce of the shard gradients (not counted yet).
+are serial in ``apts_p``; in ``apts_d`` each is one parallel phase over its parts (the
+largest part on the critical path). Communication counted: the all-reduce of
+``[s; pred]`` (``(P+1)`` entries of the parameters' dtype) per step, and in ``apts_d``
+the all-reduce of every shared global evaluation (``[∇f; f]``: ``P + 1`` entries; a
+value: 1; a Hessian product: ``P``).
+
+State: distributed, each rank holds only its own subdomain's L-SR1 memory
+(:meth:`APTSBase.whole_state` gathers them on rank 0 for a checkpoint; a resumed rank
+keeps its own part).
 
 References
 ----------
@@ -90,7 +104,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Iterator
 
 import torch
 from torch import Tensor
@@ -100,9 +116,10 @@ from ml2bench.decomposition import DataDecomposition, ParameterDecomposition
 from ml2bench.decomposition.base import balanced_bounds
 from ml2bench.errors import UserError
 from ml2bench.labels import Param, SearchSpace
-from ml2bench.parallel import gather_owned, map_subdomains, sum_subdomains, world
+from ml2bench.parallel import gather_to_root, map_subdomains, owned, sum_subdomains, world
 from ml2bench.parameters import load_vector, model_vector
 from ml2bench.solvers.base import Solver, register_solver
+from ml2bench.solvers.data_parallel import ShardedObjective
 from ml2bench.solvers.level_objective import LevelObjective, Point, PointObjective
 from ml2bench.solvers.lsr1 import LSR1
 from ml2bench.solvers.tr_subproblem import trust_region_update
@@ -176,6 +193,12 @@ class APTSBase(Solver):
     def setup(self) -> None:
         """Subclass hook: build the decomposition."""
 
+    def global_objective(self, batch: tuple):
+        """The objective of the step's batch for the global phase (value, gradient and
+        trial points; the global pass): replicated on every rank here, shared over the
+        data shards by ``apts_d``."""
+        return LevelObjective(self.oracle, self.level, batch)
+
     # -- the subdomain's work --------------------------------------------------------------
     def local_problem(self, d: int, batch_indices, point: Point):
         """``(objective, start point, to_global)`` of subdomain ``d`` (subclasses)."""
@@ -214,7 +237,7 @@ class APTSBase(Solver):
         indices = self.sampler.next_indices()
         full_batch = indices is None
         batch = self.task.batch(indices)
-        objective = LevelObjective(self.oracle, self.level, batch)
+        objective = self.global_objective(batch)
         x = model_vector(objective.model)
         cached = self.state.point
         point = (cached if full_batch and cached is not None and torch.equal(cached.x, x)
@@ -273,14 +296,37 @@ class APTSBase(Solver):
             info[f"local_accepted_d{d}"] = float(r.accepted)
         return info
 
-    def synchronize(self) -> None:
-        """Distributed: every rank receives each subdomain's L-SR1 memory from the rank
-        that updates it, so that every rank (rank 0 saves) holds the whole state."""
+    @contextmanager
+    def whole_state(self) -> Iterator[None]:
+        """Distributed: each rank holds only its own subdomain's L-SR1 memory; for a
+        checkpoint rank 0 receives the others' (and drops them after the save)."""
         if self.local_memories[0] is None or world()[1] == 1:
+            yield
             return
-        states = gather_owned([m.state_dict() for m in self.local_memories])
-        for memory, state in zip(self.local_memories, states):
-            memory.load_state_dict(state)
+        own = set(owned(len(self.local_memories)))
+        states = gather_to_root([m.state_dict() if d in own else None
+                                 for d, m in enumerate(self.local_memories)])
+        try:
+            if states is not None:
+                for memory, state in zip(self.local_memories, states):
+                    memory.load_state_dict(state)
+            yield
+        finally:
+            self.keep_own_state()
+
+    def keep_own_state(self) -> None:
+        """Forget the L-SR1 memories of the subdomains other ranks compute (distributed:
+        they live there); nothing in one process."""
+        own = set(owned(len(self.local_memories)))
+        for d, memory in enumerate(self.local_memories):
+            if memory is not None and d not in own:
+                memory.reset()
+
+    def load_state_dict(self, saved: dict) -> None:
+        """Restore the whole saved state, then keep the own subdomain's part only (the
+        scatter of a distributed resume: every rank reads the same file)."""
+        super().load_state_dict(saved)
+        self.keep_own_state()
 
     def stateful_parts(self) -> dict:
         parts = super().stateful_parts()
@@ -298,6 +344,9 @@ class APTSD(APTSBase):
     local objectives ``f_d(θ) + ⟨g − ∇f_d(θ_k), θ − θ_k⟩`` on all parameters."""
 
     name = "apts_d"
+    #: 2: the global phase is the size-weighted sum over the shards' disjoint parts
+    #: (:meth:`global_objective`), which rounds differently from one evaluation on the batch
+    version = 2
     reference = ("Groß & Krause 2009; Trotti, Cruz Alegría, Kopaničáková & Krause, "
                  "arXiv 2312.13677; Cruz Alegría et al., arXiv 2502.05133")
     params = {**APTS_PARAMS,
@@ -317,6 +366,15 @@ class APTSD(APTSBase):
             self._shards[size] = DataDecomposition(size, self.hparams["subdomains"],
                                                    self.hparams["overlap"], seed=0)
         return self._shards[size]
+
+    def global_objective(self, batch: tuple) -> ShardedObjective:
+        """The global objective as the size-weighted sum over the shards' disjoint parts
+        (:class:`~ml2bench.solvers.data_parallel.ShardedObjective`): distributed, each
+        rank evaluates the global value, gradient and trial points on its own part and
+        the parts are all-reduced; the overlap is not counted twice."""
+        size = int(batch[0].shape[0])
+        chunks = [torch.sort(c).values for c in self.shards(size).chunks]  # batch order
+        return ShardedObjective(self.oracle, self.level, batch, chunks)
 
     def supports(self, task) -> tuple[bool, str]:
         if self.hparams["subdomains"] > task.num_train:

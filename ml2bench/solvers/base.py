@@ -31,7 +31,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import typing
-from typing import Any, ClassVar
+from contextlib import contextmanager
+from typing import Any, ClassVar, Iterator
 
 import torch
 
@@ -223,9 +224,14 @@ class Solver:
     #: (:mod:`ml2bench.parallel`; ``subdomains`` processes).
     distributed = False
 
-    def synchronize(self) -> None:
-        """Distributed runs: make every rank's state whole before a checkpoint (a
-        collective, called on every rank); nothing to do in one process."""
+    @contextmanager
+    def whole_state(self) -> Iterator[None]:
+        """Distributed runs: inside, the rank that saves (rank 0) holds the whole
+        resumable state, gathered from the ranks that own its parts (a collective on
+        entry, entered on every rank); on exit each rank again holds only its own
+        subdomain's state. Nothing to do in one process, or for a solver whose state is
+        replicated."""
+        yield
 
     def stateful_parts(self) -> dict[str, Any]:
         """Named components with their own ``state_dict``/``load_state_dict``.

@@ -20,9 +20,10 @@ import pytest
 import torch
 
 from ml2bench.accounting.ledger import WorkLedger
-from ml2bench.cli import main
+from ml2bench.cli import free_port, main
 from ml2bench.hierarchy.base import LevelCost
 from ml2bench.runner.checked import read_checked
+from ml2bench.testing import bind
 
 ROOT = Path(__file__).resolve().parents[2]
 PROBLEM = "poisson1d_regression[quick=true]"
@@ -33,13 +34,13 @@ gloo = pytest.mark.skipif(
     reason="torch.distributed with the gloo backend is not available")
 
 
-def args(out, budget: float) -> list[str]:
-    return ["run", "--problem", PROBLEM, "--solver", SOLVER, "--budget", str(budget),
+def args(out, budget: float, solver: str = SOLVER) -> list[str]:
+    return ["run", "--problem", PROBLEM, "--solver", solver, "--budget", str(budget),
             "--checkpoint-every", "0", "--out", str(out), "--no-progress"]
 
 
-def command(out, budget: float) -> list[str]:
-    return [sys.executable, "-m", "ml2bench", *args(out, budget), "--nproc", "2"]
+def command(out, budget: float, solver: str = SOLVER) -> list[str]:
+    return [sys.executable, "-m", "ml2bench", *args(out, budget, solver), "--nproc", "2"]
 
 
 def environment() -> dict:
@@ -65,12 +66,22 @@ def assert_same_run(simulated: pd.DataFrame, parallel: pd.DataFrame) -> None:
 
 
 @gloo
-def test_two_gloo_ranks_give_the_simulated_run(tmp_path):
-    assert main(args(tmp_path / "sim", 40)) == 0
-    done = subprocess.run(command(tmp_path / "par", 40), env=environment(), cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120)
+@pytest.mark.parametrize("solver", [SOLVER, "apts_d[subdomains=2]",
+                                    "apts_d[subdomains=2,subproblem=cg]"])
+def test_two_gloo_ranks_give_the_simulated_run(tmp_path, solver):
+    """``apts_p`` replicates its global phase; ``apts_d`` shares it (each rank its half
+    of the batch, all-reduced; with ``subproblem=cg`` the Hessian products too): with
+    two ranks the sums have one order, so every column is bit for bit the simulated
+    one."""
+    assert main(args(tmp_path / "sim", 40, solver)) == 0
+    done = subprocess.run(command(tmp_path / "par", 40, solver), env=environment(),
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert_same_run(rows(tmp_path / "sim"), rows(tmp_path / "par"))
+    simulated, parallel = rows(tmp_path / "sim"), rows(tmp_path / "par")
+    assert_same_run(simulated, parallel)
+    for column in ("train_loss", "test_loss", "grad_norm", "info_radius", "info_pred"):
+        assert np.array_equal(simulated[column].values, parallel[column].values,
+                              equal_nan=True), column
     # the budget ends inside an outer step (the subdomains' shares of it, then the global
     # trial point refused): the ranks made the simulation's decisions, within the budget
     assert rows(tmp_path / "par")["info_budget_cut"].iloc[-1] == 1.0
@@ -114,8 +125,27 @@ def test_nproc_needs_a_matching_distributed_solver(tmp_path, capsys):
     assert "subdomains=2" in capsys.readouterr().err
     assert main([*base, "--solver", "sgd", "--nproc", "2"]) == 2
     assert "does not run distributed" in capsys.readouterr().err
-    assert main([*base, "--solver", SOLVER, "--solver", "apts_d", "--nproc", "2"]) == 2
-    assert "exactly one run" in capsys.readouterr().err
+    assert main([*base, "--solver", SOLVER, "--solver", "apts_d[subdomains=4]",
+                 "--nproc", "2"]) == 2
+    assert "subdomains=2, got subdomains=4" in capsys.readouterr().err
+
+
+@gloo
+def test_a_sweep_of_runs_starts_the_process_group_once(tmp_path):
+    """Two seeds and two solvers under one ``--nproc 2``: one torchrun, whose two ranks
+    run the four runs in turn (each rank reports the sweep once), each equal to its
+    simulated run."""
+    sweep = ["--solver", "apts_d[subdomains=2]", "--seeds", "0,1"]
+    base = args(tmp_path / "par", 12)
+    done = subprocess.run([sys.executable, "-m", "ml2bench", *base, *sweep, "--nproc", "2"],
+                          env=environment(), cwd=tmp_path, capture_output=True, text=True,
+                          timeout=180)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stderr.count("4 runs: 0 up to date, 4 to run") == 2  # once per rank
+    assert main([*args(tmp_path / "sim", 12), *sweep]) == 0
+    for simulated in sorted((tmp_path / "sim" / "runs").glob("*.parquet")):
+        parallel = tmp_path / "par" / "runs" / simulated.name
+        assert_same_run(pd.read_parquet(simulated), pd.read_parquet(parallel))
 
 
 def test_recorded_charges_replay_to_the_same_ledger():
@@ -139,3 +169,61 @@ def test_recorded_charges_replay_to_the_same_ledger():
             with replayed.subdomain(d):
                 replayed.replay(records[d])
     assert replayed.state_dict() == direct.state_dict()
+
+
+OWN_STATE_SCRIPT = r'''
+import sys
+import torch
+from ml2bench.parallel import init_from_env, shutdown, world
+from ml2bench.testing import bind
+
+def memories(solver):
+    if solver.name == "aspqn":
+        return [m.pairs_s for m in solver.state.local_memories]
+    return [[] if m._S is None else list(m._S) for m in solver.local_memories]
+
+init_from_env("cpu")
+rank = world()[0]
+label, reference = sys.argv[1], torch.load(sys.argv[2])
+_, solver, _ = bind("swissroll_resnet[quick=true]", label)
+for _ in range(2):
+    solver.step()
+held = memories(solver)
+assert len(held[rank]) > 0 and len(held[1 - rank]) == 0, (rank, [len(h) for h in held])
+with solver.whole_state():
+    inside = memories(solver)
+    if rank == 0:  # rank 0 holds both, equal to the one-process run's
+        for mine, theirs in zip(inside, reference):
+            assert len(mine) == len(theirs) > 0
+            assert all(torch.equal(a, b) for a, b in zip(mine, theirs))
+    else:
+        assert len(inside[0]) == 0
+after = memories(solver)
+assert len(after[rank]) > 0 and len(after[1 - rank]) == 0
+print(f"rank {rank} ok")
+shutdown()
+'''
+
+
+@gloo
+@pytest.mark.parametrize("solver", ["apts_p[subdomains=2,local_steps=2]",
+                                    "aspqn[subdomains=2,local_steps=2]"])
+def test_each_rank_holds_only_its_own_subdomain_state(tmp_path, solver):
+    """Between checkpoints rank r holds only subdomain r's local memory; for a checkpoint
+    rank 0 gathers the other's (equal to the simulated run's) and drops it after."""
+    _, simulated, _ = bind("swissroll_resnet[quick=true]", solver)
+    for _ in range(2):
+        simulated.step()
+    memories = ([m.pairs_s for m in simulated.state.local_memories] if simulated.name == "aspqn"
+                else [list(m._S) for m in simulated.local_memories])
+    torch.save(memories, tmp_path / "reference.pt")
+    script = tmp_path / "own_state.py"
+    script.write_text(OWN_STATE_SCRIPT)
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nnodes", "1",
+                           "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
+                           "--master-port", str(free_port()), str(script), solver,
+                           str(tmp_path / "reference.pt")],
+                          env=environment(), cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[:3000]
+    assert "rank 0 ok" in done.stdout and "rank 1 ok" in done.stdout

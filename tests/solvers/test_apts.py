@@ -121,9 +121,11 @@ def test_apts_p_converges_on_quadratic_poisson1d():
 
 def test_work_of_one_apts_d_step_by_hand():
     """D = 2 shards of N/2, local_steps=1, L-SR1 (no HVPs), global_steps=0, full batch:
-    global gradient 1 WU (serial) + phase of [shard gradient at θ_k + shard gradient
-    at the local trial] (sum 2·(n₁+n₂)/N = 2, max 2·max n_d/N = 1) + the global trial
-    gradient 1 WU (serial); one all-reduce of [s; pred], (P+1)·4 bytes (float32)."""
+    global gradient 1 WU, shared over the two halves (critical path 1/2) + phase of
+    [shard gradient at θ_k + shard gradient at the local trial] (sum 2·(n₁+n₂)/N = 2,
+    max 2·max n_d/N = 1) + the global trial gradient 1 WU, shared (critical path 1/2).
+    Communication, three all-reduces of P + 1 float32 entries: [∇f; f] at θ_k, [s; pred],
+    [∇f; f] at the trial point."""
     task, solver, ledger = bind(REGRESSION, "apts_d[subdomains=2,overlap=0,local_steps=1,"
                                             "global_steps=0]")
     N, P = task.num_train, sum(p.numel() for p in task.model.parameters())
@@ -131,14 +133,17 @@ def test_work_of_one_apts_d_step_by_hand():
     info = solver.step()
     assert info["pred"] >= solver.hparams["tol"]  # the trial point was evaluated
     assert ledger.work_units == pytest.approx(4.0, rel=1e-12)
-    assert ledger.work_units_parallel == pytest.approx(3.0, rel=1e-12)
-    assert ledger.comm_bytes == 4 * (P + 1)
-    assert ledger.count("grad") == 1 + 2 * 2 + 1
+    assert ledger.work_units_parallel == pytest.approx(0.5 + 1.0 + 0.5, rel=1e-12)
+    assert ledger.comm_bytes == 3 * 4 * (P + 1)
+    assert ledger.communications == {"allreduce": 3}
+    assert ledger.count("grad") == 2 + 2 * 2 + 2
 
 
 def test_work_of_one_apts_d_step_with_overlap_by_hand():
     """Overlap m = round(0.33·N/2) samples per shard: the phase costs 2(N/2 + m)/N per
-    shard; in the next step the accepted trial gradient is reused (no global gradient)."""
+    shard, the shared global gradients 1/2 on the critical path (the overlap is not
+    evaluated twice there); in the next step the accepted trial gradient is reused (no
+    global gradient)."""
     task, solver, ledger = bind(REGRESSION, "apts_d[subdomains=2,local_steps=1,global_steps=0]")
     N = task.num_train
     m = round(0.33 * (N // 2))
@@ -146,11 +151,11 @@ def test_work_of_one_apts_d_step_with_overlap_by_hand():
     info = solver.step()
     assert info["accepted"] == 1.0
     assert ledger.work_units == pytest.approx(1 + 2 * 2 * shard + 1, rel=1e-12)
-    assert ledger.work_units_parallel == pytest.approx(1 + 2 * shard + 1, rel=1e-12)
+    assert ledger.work_units_parallel == pytest.approx(0.5 + 2 * shard + 0.5, rel=1e-12)
     before, before_par = ledger.work_units, ledger.work_units_parallel
     solver.step()
     assert ledger.work_units - before == pytest.approx(2 * 2 * shard + 1, rel=1e-12)
-    assert ledger.work_units_parallel - before_par == pytest.approx(2 * shard + 1, rel=1e-12)
+    assert ledger.work_units_parallel - before_par == pytest.approx(2 * shard + 0.5, rel=1e-12)
 
 
 @pytest.mark.parametrize("consistency", [False, True])
