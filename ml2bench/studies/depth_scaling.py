@@ -740,6 +740,8 @@ def level_diagnostics(cells: dict, scale: Scale, families: Sequence[str]) -> lis
             levels = replay_levels(cells[(name, alpha, kmax)], solver, scale.target_wu)
             rows.append({"family": name, "alpha": alpha, "variant": variant,
                          "rates": [lv["cycles_visited"] for lv in levels],
+                         "skipped_region": sum(lv["skipped_region"] for lv in levels),
+                         "skipped_kappa": sum(lv["skipped_kappa"] for lv in levels),
                          "cycles": levels[0]["cycles"]})
     return rows
 
@@ -888,6 +890,9 @@ def run_study(scale: str, out: Path, seeds: int | None = None, jobs: int = 1, *,
     summary = _print_summary(config, families, grid, exponents)
     diag = level_diagnostics(cells, config, families) if diagnostics else []
     _print_diagnostics(diag)
+    print("\nConclusions:")
+    for sentence in conclusions(config, families, n_seeds, grid, diag):
+        print(f"  - {sentence}")
     results.mkdir(parents=True, exist_ok=True)
     figure = plot_map(results / f"depth_scaling_{scale}.png", config, families, grid)
     line = final_line(families, kmax, config.alphas, ratios_kmax, starts)
@@ -912,6 +917,50 @@ def run_study(scale: str, out: Path, seeds: int | None = None, jobs: int = 1, *,
             "pays_from": starts, "diagnostics": diag, "figure": str(figure),
             "markdown": str(markdown), "final_line": line, "wall_s": wall,
             "overhead_factor": factor}
+
+
+def conclusions(config: Scale, families: Sequence[str], n_seeds: int, grid: dict,
+                diag: Sequence[dict]) -> list[str]:
+    """The study's conclusions as sentences, each naming its families, weights, K range
+    and seed count (numbers from this run only).
+
+    Per family: the α where multilevel pays / does not pay at the largest ``K`` (by the
+    bootstrap interval). Across families: per α, whether the verdict at the largest
+    ``K`` holds on every family or on which ones only. RMTR: the fraction of cycles that
+    visit the coarsest level per region.
+    """
+    kmax, krange = config.depths[-1], f"K = {config.depths[0]}…{config.depths[-1]}"
+    basis = f"{n_seeds} seeds per cell, {CONFIDENCE:.0%} bootstrap intervals over seeds"
+    lines = []
+    for name in families:
+        cells = {a: grid[name][a][kmax] for a in config.alphas}
+        parts = []
+        for what in ("pays", "does not pay", "undecided", "neither reaches f*"):
+            hit = [a for a, c in cells.items() if c["verdict"] == what]
+            if hit:
+                parts.append(f"{what} at α = " + ", ".join(
+                    f"{a:g} (r = {fmt_ratio(*cells[a]['ratio'])} {fmt_ci(*cells[a]['ci'])})"
+                    for a in hit))
+        lines.append(f"{name}{' (held out)' if name == HELD_OUT else ''}, K = {kmax} "
+                     f"(of {krange}), {basis}: multilevel " + "; ".join(parts) + ".")
+    for alpha in config.alphas:
+        pays = [n for n in families if grid[n][alpha][kmax]["verdict"] == "pays"]
+        if pays and len(pays) < len(families):
+            lines.append(f"At α = {alpha:g}, K = {kmax}, multilevel pays on {', '.join(pays)} "
+                         f"only (not on {', '.join(n for n in families if n not in pays)}); "
+                         f"{basis}.")
+        elif pays:
+            lines.append(f"At α = {alpha:g}, K = {kmax}, multilevel pays on all "
+                         f"{len(families)} families ({', '.join(families)}); {basis}.")
+    for r in diag:
+        if r["variant"] in ("ball", "prolongated", "box"):
+            lines.append(f"RMTR region {r['variant']} on {r['family']} (α = {r['alpha']:g}, "
+                         f"K = {kmax}, seed 0, {r['cycles']} cycles): visits the coarsest "
+                         f"level in {r['rates'][-1]:.0%} of cycles and level 2 in "
+                         f"{r['rates'][min(2, len(r['rates']) - 1)]:.0%}; of the recursions "
+                         f"not made, {r['skipped_region']:.0f} found the region used up and "
+                         f"{r['skipped_kappa']:.0f} failed the κ_g test.")
+    return lines
 
 
 # -- output ------------------------------------------------------------------------------
@@ -984,7 +1033,8 @@ def _print_diagnostics(rows: list[dict]) -> None:
     for r in rows:
         rates = " ".join(f"l{i}={v:.2f}" for i, v in enumerate(r["rates"]))
         print(f"  {r['family']:16s} α={r['alpha']:<7g} {r['variant']:27s} {rates} "
-              f"({r['cycles']} cycles)")
+              f"({r['cycles']} cycles; recursions skipped: {r['skipped_region']:.0f} region "
+              f"used up, {r['skipped_kappa']:.0f} κ_g test)")
 
 
 def plot_map(path: Path, config: Scale, families: Sequence[str], grid: dict) -> Path:
@@ -1055,6 +1105,8 @@ def write_markdown(path: Path, scale: str, config: Scale, families, n_seeds, gri
     for what, items in summary.items():
         text = ", ".join(f"{n} α={a:g} K={k}" for n, a, k in items) or "none"
         out.append(f"- multilevel **{what}** ({len(items)} cells): {text}")
+    out += ["", "Conclusions (generated from the numbers above):", ""]
+    out += [f"- {line}" for line in conclusions(config, families, n_seeds, grid, diag)]
     out += ["", "Trivial runs (final train loss within "
             f"{TRIVIAL_TOL:.0%} of the constant predictor's loss), summed over K and seeds:", ""]
     for name in families:
@@ -1079,10 +1131,12 @@ def write_markdown(path: Path, scale: str, config: Scale, families, n_seeds, gri
         out += ["", f"RMTR: fraction of cycles visiting each level (K = {config.depths[-1]}, "
                 f"seed 0, α = {diag[0]['alpha']:g}, up to {config.target_wu:g} WU):", "",
                 "| family | variant | " + " | ".join(f"l{i}" for i in range(len(diag[0]["rates"])))
-                + " |", "|---|---|" + "---|" * len(diag[0]["rates"])]
+                + " | skipped: region used up | skipped: κ_g |",
+                "|---|---|" + "---|" * (len(diag[0]["rates"]) + 2)]
         for r in diag:
             out.append(f"| {r['family']} | {r['variant']} | "
-                       + " | ".join(f"{v:.2f}" for v in r["rates"]) + " |")
+                       + " | ".join(f"{v:.2f}" for v in r["rates"])
+                       + f" | {r['skipped_region']:.0f} | {r['skipped_kappa']:.0f} |")
     out += ["", f"![depth map]({figure.name})", "", "Last line:", "", "```", line, "```", ""]
     path.write_text("\n".join(out))
     return path

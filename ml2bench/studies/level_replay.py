@@ -33,8 +33,9 @@ def replay_levels(problem: str, solver: str, work_units: float, seed: int = 0) -
     list of dict
         One row per level: ``level``, ``blocks`` (None for a model without blocks),
         ``wu_share``, ``cycles_reached`` (smoothed on), ``cycles_visited``,
-        ``smooth_decrease``, ``correction_decrease`` (NaN on level 0), ``accepted`` and ``tried`` (coarse corrections; 0 on level 0)
-        and ``cycles``.
+        ``smooth_decrease``, ``correction_decrease`` (NaN on level 0), ``skipped_region``
+        and ``skipped_kappa`` (recursions to the level not made, by reason), ``accepted``
+        and ``tried`` (coarse corrections; 0 on level 0) and ``cycles``.
     """
     from ml2bench.testing import bind
 
@@ -63,6 +64,8 @@ def replay_levels(problem: str, solver: str, work_units: float, seed: int = 0) -
             "smooth_decrease": summed(f"decrease_l{level}"),
             "correction_decrease": summed(f"correction_decrease_l{level}") if level
             else math.nan,
+            "skipped_region": summed(f"skipped_region_l{level}"),
+            "skipped_kappa": summed(f"skipped_kappa_l{level}"),
             "accepted": summed(f"coarse_accepted_l{level}"),
             "tried": sum(math.isfinite(i.get(f"coarse_rho_l{level}", math.nan))
                          for i in infos),

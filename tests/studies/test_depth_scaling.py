@@ -204,3 +204,20 @@ def test_run_study_signature_is_the_one_reproduce_calls():
     assert ds.SCALES["full"].depths == DEPTHS and ds.SCALES["full"].seeds >= 5
     assert len(ds.SCALES["full"].alphas) >= 5
     assert set(ds.SOLVERS) == set(ds.SINGLE_LEVEL) | set(ds.MULTILEVEL)
+
+
+def test_conclusions_name_families_weights_depths_and_seeds():
+    scale = ds.Scale(depths=(17, 65), alphas=(1e-3, 0.1), seeds=3, budget=90.0, target_wu=30.0)
+
+    def cell(verdict, r):
+        return {"verdict": verdict, "ratio": (r, ""), "ci": (r * 0.8, r * 1.2)}
+
+    grid = {"peaks_resnet": {1e-3: {65: cell("does not pay", 1.5)}, 0.1: {65: cell("pays", 0.5)}},
+            "spirals_resnet": {1e-3: {65: cell("undecided", 1.0)},
+                               0.1: {65: cell("undecided", 0.9)}}}
+    lines = ds.conclusions(scale, ["peaks_resnet", "spirals_resnet"], 3, grid, [])
+    assert lines[0].startswith("peaks_resnet, K = 65 (of K = 17…65), 3 seeds per cell")
+    assert "pays at α = 0.1 (r = 0.5 [0.4, 0.6])" in lines[0]
+    assert "does not pay at α = 0.001" in lines[0]
+    assert lines[1].startswith("spirals_resnet (held out)")
+    assert "pays on peaks_resnet only (not on spirals_resnet)" in lines[2]
