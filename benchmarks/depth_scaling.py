@@ -78,6 +78,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="parallel runs (default 2: the two cores of the reference machine)")
     parser.add_argument("--estimate", action="store_true",
                         help="print the scale's run count and CPU time, run nothing")
+    parser.add_argument("--factor", type=float, default=3.0,
+                        help="--estimate: run cost per WU-second (the quick scale prints the "
+                             "value it measured; default 3.0)")
     parser.add_argument("--depths", type=_list(int, "depths"), default=None)
     parser.add_argument("--alphas", type=_list(float, "alphas"), default=None)
     parser.add_argument("--families", type=lambda t: tuple(v for v in t.split(",") if v),
@@ -104,11 +107,16 @@ def main(argv=None) -> None:
             ds.levels_for(k)
         if args.seeds is not None and args.seeds < 1:
             raise UserError(f"--seeds must be a positive integer, got {args.seeds}")
+        if not args.factor > 0:
+            raise UserError(f"--factor must be a positive number, got {args.factor}")
+        if args.jobs < 1:
+            raise UserError(f"--jobs must be a positive integer, got {args.jobs}")
         executor = executor_from_args(args)
         if args.estimate:
             cost = ds.estimate_cost(ds.replace(config, depths=args.depths or config.depths,
                                                alphas=args.alphas or config.alphas),
-                                    args.seeds or config.seeds, args.families or ds.FAMILIES)
+                                    args.seeds or config.seeds, args.families or ds.FAMILIES,
+                                    factor=args.factor)
             print(ds.format_estimate(scale, cost))
             return
     except ValueError as error:

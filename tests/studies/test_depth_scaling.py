@@ -221,3 +221,36 @@ def test_conclusions_name_families_weights_depths_and_seeds():
     assert "does not pay at α = 0.001" in lines[0]
     assert lines[1].startswith("spirals_resnet (held out)")
     assert "pays on peaks_resnet only (not on spirals_resnet)" in lines[2]
+
+
+def test_estimate_counts_the_runs_and_prices_them_by_measured_seconds_per_wu():
+    scale = ds.replace(ds.SCALES["quick"], depths=(17,), alphas=(1e-3, 0.1))
+    cost = ds.estimate_cost(scale, 2, ("spirals_resnet",), factor=3.0)
+    assert cost["runs"] == 1 * 2 * len(ds.SOLVERS) * 2
+    s = cost["seconds_per_wu"][("spirals_resnet", 17)]
+    assert s > 0
+    assert cost["cpu_hours"] == pytest.approx(cost["runs"] * scale.budget * s * 3.0 / 3600)
+    line = ds.format_estimate("quick", cost)
+    assert re.match(r"depth_scaling \(quick\): 32 runs; estimated \S+ CPU-hours", line)
+
+
+def test_benchmark_refuses_bad_axes_in_one_line():
+    import importlib.util
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from ml2bench.errors import UserError
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "depth_scaling.py"
+    spec = importlib.util.spec_from_file_location("depth_scaling_script", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for args, needle in ((["--families", "mnist_cnn"], "valid families: peaks_resnet"),
+                         (["--seeds", "0"], "--seeds must be a positive integer")):
+        with pytest.raises(UserError, match=re.escape(needle)):
+            module.main(args)
+    done = subprocess.run([sys.executable, str(script), "--depths", "20"], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 2 and "valid depths are 4·2^j + 1" in done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
