@@ -903,9 +903,14 @@ def run_study(scale: str, out: Path, seeds: int | None = None, jobs: int = 1, *,
                                frames[specs[(n, config.alphas[0], k, key, s)]])
                               for n in families for k in config.depths for key in SOLVERS
                               for s in range(n_seeds)], s_wu)
+    run_seconds = sum(float(rows["time_s"].iloc[-1]) + float(rows["eval_time_s"].iloc[-1])
+                      for rows in frames.values() if rows is not None)
     markdown = write_markdown(results / f"depth_scaling_{scale}.md", scale, config, families,
                               n_seeds, grid, targets, summary, exps, diag, starts, line,
-                              figure, wall, factor, len(specs))
+                              figure, wall, factor, len(specs), run_seconds)
+    print(f"\nruns: {run_seconds / 60:.1f} min summed over the {len(specs)} runs (solver and "
+          f"evaluation clocks, from the store; cached runs included); this invocation "
+          f"{wall / 60:.1f} min wall")
     print(f"\nrun cost per WU-second (solver algebra, evaluations), measured here: "
           f"{factor:.2f}; full scale: `python benchmarks/depth_scaling.py --estimate` "
           "prints its cost, `--executor local|slurm` runs it")
@@ -1079,15 +1084,17 @@ def plot_map(path: Path, config: Scale, families: Sequence[str], grid: dict) -> 
 
 
 def write_markdown(path: Path, scale: str, config: Scale, families, n_seeds, grid, targets,
-                   summary, exps, diag, starts, line, figure, wall, factor, runs) -> Path:
+                   summary, exps, diag, starts, line, figure, wall, factor, runs,
+                   run_seconds=math.nan) -> Path:
     """The Markdown summary the docs include (every number from this run)."""
     out = [f"<!-- written by `python benchmarks/depth_scaling.py{' --quick' if config.quick else ''}`"
            " (ml2bench.studies.depth_scaling); rerun it rather than editing -->", "",
            f"**Scale `{scale}`**: families {', '.join(families)} ({HELD_OUT} held out); "
            f"K = {', '.join(map(str, config.depths))}; smoothness weight α = "
            f"{', '.join(f'{a:g}' for a in config.alphas)}; weight decay λ = {WEIGHT_DECAY:g}; "
-           f"{n_seeds} seeds per cell; budget {config.budget:g} WU; {runs} runs; "
-           f"{wall / 60:.1f} min wall on this machine (run cost per WU-second {factor:.2f}).",
+           f"{n_seeds} seeds per cell; budget {config.budget:g} WU; {runs} runs, "
+           f"{run_seconds / 60:.1f} min summed over the runs (solver and evaluation clocks; "
+           f"run cost per WU-second {factor:.2f}).",
            "", f"Map value r = best multilevel / best single-level median WU to f* over seeds, "
            f"with its {CONFIDENCE:.0%} bootstrap interval over seeds (`<`/`>`: one side "
            "censored at the budget; — : neither reaches f*).", ""]
