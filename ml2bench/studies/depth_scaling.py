@@ -812,10 +812,12 @@ def run_study(scale: str, out: Path, seeds: int | None = None, jobs: int = 1, *,
             losses = []
             for s in range(n_seeds):
                 rows = frames[specs[(name, alpha, k0, REFERENCE, s)]]
+                if rows is None or not len(rows):
+                    continue  # a failed reference run: the median over the others
                 hit = rows[rows["work_units"] >= config.target_wu]
                 losses.append(float(hit["train_loss"].iloc[0] if len(hit)
                                     else rows["train_loss"].iloc[-1]))
-            targets[(name, alpha)] = target_from_seeds(losses)
+            targets[(name, alpha)] = target_from_seeds(losses) if losses else math.nan
 
     # per run: WU and wall time to f*, reached, trivial
     outcome = {}
