@@ -18,7 +18,8 @@ Scales (stated in the output):
   family; 90 WU per run (576 runs plus the RMTR level diagnostics).
 * full (default): K = 17, 33, 65, 129, 257; α = 5e-6, 1e-3, 1e-2, 0.03, 0.1, 0.3;
   5 seeds; the families' default data; 200 WU. ``--estimate`` prints its run count and
-  CPU time (measured seconds per WU × the run cost factor) without running; run it with
+  CPU time (measured seconds per WU × the run cost per WU-second, measured by short runs
+  of every solver) without running; run it with
   ``--executor local`` (submitit jobs on this machine) or ``--executor slurm``.
   ``--depths``, ``--alphas``, ``--families`` run a part of the map (the output says which).
 
@@ -78,9 +79,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="parallel runs (default 2: the two cores of the reference machine)")
     parser.add_argument("--estimate", action="store_true",
                         help="print the scale's run count and CPU time, run nothing")
-    parser.add_argument("--factor", type=float, default=3.0,
-                        help="--estimate: run cost per WU-second (the quick scale prints the "
-                             "value it measured; default 3.0)")
+    parser.add_argument("--factor", type=float, default=None,
+                        help="--estimate: run cost per WU-second (default: measured by short "
+                             "runs of every solver)")
     parser.add_argument("--depths", type=_list(int, "depths"), default=None)
     parser.add_argument("--alphas", type=_list(float, "alphas"), default=None)
     parser.add_argument("--families", type=lambda t: tuple(v for v in t.split(",") if v),
@@ -107,7 +108,7 @@ def main(argv=None) -> None:
             ds.levels_for(k)
         if args.seeds is not None and args.seeds < 1:
             raise UserError(f"--seeds must be a positive integer, got {args.seeds}")
-        if not args.factor > 0:
+        if args.factor is not None and not args.factor > 0:
             raise UserError(f"--factor must be a positive number, got {args.factor}")
         if args.jobs < 1:
             raise UserError(f"--jobs must be a positive integer, got {args.jobs}")

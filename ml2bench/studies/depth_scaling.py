@@ -437,6 +437,20 @@ def _median_inf(matrix: np.ndarray) -> np.ndarray:
         return np.where(np.isinf(hi), np.inf, (lo + hi) / 2)
 
 
+def best_solvers(runs: dict) -> tuple[str, str]:
+    """The multilevel and the single-level solver with the smallest censored median."""
+    def key(k):
+        w, ok = censored_median(runs[k])
+        return (0, w) if ok else (1, w)
+    return (min((k for k in MULTILEVEL if k in runs), key=key),
+            min((k for k in SINGLE_LEVEL if k in runs), key=key))
+
+
+def without(runs: dict, solver: str) -> dict:
+    """``runs`` without ``solver`` (e.g. the map without ``nested``)."""
+    return {k: v for k, v in runs.items() if k != solver}
+
+
 def cell_ratio(runs: dict, budget: float) -> tuple[float, str]:
     """Best multilevel over best single-level median WU to ``f*`` in one cell.
 
@@ -698,15 +712,35 @@ def overhead_factor(frames: Sequence, s_wu: dict) -> float:
     return num / den if den else math.nan
 
 
+def measure_factor(scale: Scale, family: str, folder: Path, budget: float = 10.0) -> float:
+    """Run cost per WU-second, measured: every solver of the study once (seed 0) on
+    ``family`` at the smallest ``K`` and the middle α for ``budget`` WU with the scale's
+    row spacing, through the runner into ``folder``; :func:`overhead_factor` of those
+    runs, with ``s_WU`` measured in the same process."""
+    alpha = scale.alphas[len(scale.alphas) // 2]
+    label = problem_label(family, scale.depths[0], alpha, scale, _train_size(family, scale))
+    short = replace(scale, budget=budget)
+    specs = [_spec(label, solver, 0, short) for solver in SOLVERS.values()]
+    frames = _sweep(specs, folder, 1)
+    return overhead_factor([(label, frames[spec]) for spec in specs],
+                           {label: seconds_per_wu(label)})
+
+
 def estimate_cost(scale: Scale, seeds: int, families: Sequence[str] = FAMILIES,
-                  factor: float = 2.0) -> dict:
+                  factor: float | None = None) -> dict:
     """CPU time of a scale: ``Σ_runs budget · s_WU(family, K) · factor``.
 
     ``s_WU`` is measured per family and ``K`` (:func:`seconds_per_wu`, at the middle α);
-    ``factor`` is the run cost per WU-second (:func:`overhead_factor`, measured on the
-    quick scale). Returns ``{"runs", "cpu_hours", "seconds_per_wu": {(family, K): s},
+    ``factor``, the run cost per WU-second (solver algebra, evaluations, rows), is
+    measured by :func:`measure_factor` (short runs of every solver on the first family)
+    unless given. Returns ``{"runs", "cpu_hours", "seconds_per_wu": {(family, K): s},
     "factor"}``.
     """
+    import tempfile
+
+    if factor is None:
+        with tempfile.TemporaryDirectory() as folder:
+            factor = measure_factor(scale, families[0], Path(folder))
     alpha = scale.alphas[len(scale.alphas) // 2]
     s_wu, total, runs = {}, 0.0, 0
     for name in families:
@@ -847,8 +881,11 @@ def run_study(scale: str, out: Path, seeds: int | None = None, jobs: int = 1, *,
                            for key in SOLVERS}
                 ratio = cell_ratio(wu_runs, config.budget)
                 low, high = bootstrap_ratio(wu_runs)
+                rest = without(wu_runs, "nested")
                 grid[name][alpha][k] = {
-                    "ratio": ratio, "ci": (low, high),
+                    "ratio": ratio, "ci": (low, high), "best": best_solvers(wu_runs),
+                    "ratio_no_nested": cell_ratio(rest, config.budget),
+                    "ci_no_nested": bootstrap_ratio(rest),
                     "verdict": "neither reaches f*" if ratio[1] == "neither"
                     else verdict(low, high),
                     "wu": {key: censored_median(v) for key, v in wu_runs.items()},
@@ -899,31 +936,23 @@ def run_study(scale: str, out: Path, seeds: int | None = None, jobs: int = 1, *,
     figure = plot_map(results / f"depth_scaling_{scale}.png", config, families, grid)
     line = final_line(families, kmax, config.alphas, ratios_kmax, starts)
     wall = time.perf_counter() - start
-    s_wu = {cells[(n, a, k)]: seconds_per_wu(cells[(n, a, k)])
-            for n in families for k in config.depths for a in config.alphas[:1]}
-    factor = overhead_factor([(cells[(n, config.alphas[0], k)],
-                               frames[specs[(n, config.alphas[0], k, key, s)]])
-                              for n in families for k in config.depths for key in SOLVERS
-                              for s in range(n_seeds)], s_wu)
     run_seconds = sum(float(rows["time_s"].iloc[-1]) + float(rows["eval_time_s"].iloc[-1])
                       for rows in frames.values() if rows is not None)
     markdown = write_markdown(results / f"depth_scaling_{scale}.md", scale, config, families,
                               n_seeds, grid, targets, summary, exps, diag, starts, line,
-                              figure, wall, factor, len(specs), run_seconds)
+                              figure, len(specs), run_seconds)
     print(f"\nruns: {run_seconds / 60:.1f} min summed over the {len(specs)} runs (solver and "
           f"evaluation clocks, from the store; cached runs included); this invocation "
           f"{wall / 60:.1f} min wall")
-    print(f"\nrun cost per WU-second (solver algebra, evaluations), measured here: "
-          f"{factor:.2f}; full scale: `python benchmarks/depth_scaling.py --estimate` "
-          "prints its cost, `--executor local|slurm` runs it")
+    print("full scale: `python benchmarks/depth_scaling.py --estimate` prints its cost, "
+          "`--executor local|slurm` runs it")
     print(f"figure: {figure}\nsummary: {markdown}")
     print(f"depth_scaling: total wall time {wall:.0f} s", file=sys.stderr)
     print(line)
     return {"exponents": exponents, "wu": wu_mean, "map": grid,
             "targets": {f"{n}@α={a:g}": t for (n, a), t in targets.items()},
             "pays_from": starts, "diagnostics": diag, "figure": str(figure),
-            "markdown": str(markdown), "final_line": line, "wall_s": wall,
-            "overhead_factor": factor}
+            "markdown": str(markdown), "final_line": line, "wall_s": wall}
 
 
 def conclusions(config: Scale, families: Sequence[str], n_seeds: int, grid: dict,
@@ -948,8 +977,18 @@ def conclusions(config: Scale, families: Sequence[str], n_seeds: int, grid: dict
                 parts.append(f"{what} at α = " + ", ".join(
                     f"{a:g} (r = {fmt_ratio(*cells[a]['ratio'])} {fmt_ci(*cells[a]['ci'])})"
                     for a in hit))
+        winners = sorted({c["best"][0] for c in cells.values() if "best" in c})
         lines.append(f"{name}{' (held out)' if name == HELD_OUT else ''}, K = {kmax} "
-                     f"(of {krange}), {basis}: multilevel " + "; ".join(parts) + ".")
+                     f"(of {krange}), {basis}: multilevel " + "; ".join(parts)
+                     + (f" (best multilevel solver: {', '.join(winners)})" if winners else "")
+                     + ".")
+        if all("ratio_no_nested" in c for c in cells.values()):
+            pays = [a for a, c in cells.items()
+                    if verdict(*c["ci_no_nested"]) == "pays"]
+            lines.append(f"{name}, K = {kmax}, without nested ({basis}): multilevel pays at "
+                         + (", ".join(f"α = {a:g} (r = {fmt_ratio(*cells[a]['ratio_no_nested'])}"
+                                      f" {fmt_ci(*cells[a]['ci_no_nested'])})" for a in pays)
+                            or "no α of the grid") + ".")
     for alpha in config.alphas:
         pays = [n for n in families if grid[n][alpha][kmax]["verdict"] == "pays"]
         if pays and len(pays) < len(families):
@@ -1016,14 +1055,18 @@ def _print_summary(config, families, grid, exponents) -> dict:
     summary = {"pays": [], "does not pay": [], "undecided": [], "neither reaches f*": []}
     for name in families:
         print(f"  {name}{' (held out)' if name == HELD_OUT else ''}:")
-        print(f"    {'α':>8s} " + " ".join(f"{'K=' + str(k):>22s}" for k in config.depths))
+        print(f"    {'α':>8s} " + " ".join(f"{'K=' + str(k):>40s}" for k in config.depths))
         for alpha in config.alphas:
             row = []
             for k in config.depths:
                 c = grid[name][alpha][k]
-                row.append(f"{fmt_ratio(*c['ratio'])} {fmt_ci(*c['ci'])}")
+                row.append(f"{fmt_ratio(*c['ratio'])} {fmt_ci(*c['ci'])} "
+                           f"{c['best'][0]}/{c['best'][1]}")
                 summary[c["verdict"]].append((name, alpha, k))
-            print(f"    {alpha:8.0e} " + " ".join(f"{x:>22s}" for x in row))
+            print(f"    {alpha:8.0e} " + " ".join(f"{x:>40s}" for x in row))
+            print(f"    {'':8s} " + " ".join(
+                f"{'without nested: ' + fmt_ratio(*grid[name][alpha][k]['ratio_no_nested']):>40s}"
+                for k in config.depths))
     for what, items in summary.items():
         text = ", ".join(f"{n} α={a:g} K={k}" for n, a, k in items) or "none"
         print(f"  multilevel {what} ({len(items)} cells): {text}")
@@ -1086,7 +1129,7 @@ def plot_map(path: Path, config: Scale, families: Sequence[str], grid: dict) -> 
 
 
 def write_markdown(path: Path, scale: str, config: Scale, families, n_seeds, grid, targets,
-                   summary, exps, diag, starts, line, figure, wall, factor, runs,
+                   summary, exps, diag, starts, line, figure, runs,
                    run_seconds=math.nan) -> Path:
     """The Markdown summary the docs include (every number from this run)."""
     out = [f"<!-- written by `python benchmarks/depth_scaling.py{' --quick' if config.quick else ''}`"
@@ -1095,17 +1138,22 @@ def write_markdown(path: Path, scale: str, config: Scale, families, n_seeds, gri
            f"K = {', '.join(map(str, config.depths))}; smoothness weight α = "
            f"{', '.join(f'{a:g}' for a in config.alphas)}; weight decay λ = {WEIGHT_DECAY:g}; "
            f"{n_seeds} seeds per cell; budget {config.budget:g} WU; {runs} runs, "
-           f"{run_seconds / 60:.1f} min summed over the runs (solver and evaluation clocks; "
-           f"run cost per WU-second {factor:.2f}).",
+           f"{run_seconds / 60:.1f} min summed over the runs (their solver and evaluation "
+           "wall clocks on the measuring machine, its load included).",
            "", f"Map value r = best multilevel / best single-level median WU to f* over seeds, "
            f"with its {CONFIDENCE:.0%} bootstrap interval over seeds (`<`/`>`: one side "
-           "censored at the budget; — : neither reaches f*).", ""]
+           "censored at the budget; — : neither reaches f*), the two best solvers "
+           "(multilevel/single level), and r without `nested` (whose 50 steps on the "
+           "5-block level are priced in finest-level WU, so its WU fall like 1/K).", ""]
     for name in families:
         out += [f"**{name}**{' (held out)' if name == HELD_OUT else ''}, r:", "",
                 "| α | f* | " + " | ".join(f"K = {k}" for k in config.depths) + " |",
                 "|---|---|" + "---|" * len(config.depths)]
         for a in config.alphas:
-            cells = [f"{fmt_ratio(*grid[name][a][k]['ratio'])} {fmt_ci(*grid[name][a][k]['ci'])}"
+            cells = [f"{fmt_ratio(*grid[name][a][k]['ratio'])} {fmt_ci(*grid[name][a][k]['ci'])} "
+                     f"({grid[name][a][k]['best'][0]}/{grid[name][a][k]['best'][1]}); "
+                     f"without nested {fmt_ratio(*grid[name][a][k]['ratio_no_nested'])} "
+                     f"{fmt_ci(*grid[name][a][k]['ci_no_nested'])}"
                      for k in config.depths]
             out.append(f"| {a:g} | {targets[(name, a)]:.4g} | " + " | ".join(cells) + " |")
         start = starts[name]

@@ -254,3 +254,14 @@ def test_benchmark_refuses_bad_axes_in_one_line():
                           text=True, timeout=120)
     assert done.returncode == 2 and "valid depths are 4·2^j + 1" in done.stderr
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_best_solvers_and_the_map_without_nested():
+    runs = _runs(20.0, 40.0)
+    runs["nested"] = [(4.0, True)] * 5
+    runs["lbfgs"] = [(30.0, True)] * 5
+    assert ds.best_solvers(runs) == ("nested", "lbfgs")
+    assert ds.cell_ratio(runs, 100.0) == (4.0 / 30.0, "")
+    assert ds.cell_ratio(ds.without(runs, "nested"), 100.0) == (20.0 / 30.0, "")
+    runs["nested"] = [(100.0, False)] * 5  # a censored solver never wins
+    assert ds.best_solvers(runs)[0] != "nested"
