@@ -31,7 +31,7 @@ figure and of the Markdown summary (``RESULTS/depth_scaling_<scale>.png|md``, de
 ``results/``), and as the last line, per family, the ratio at the largest K for every α
 and the α from which multilevel pays::
 
-    depth_map K=<K>: <family> r(α)=<α>:<r>,… pays_from=<α|none>; …
+    depth_map K=<K>: <family> r(α)=<α>:<r>,… pays_from=<α|none> pays_from_without_nested=<α|none>; …
 
 Usage::
 

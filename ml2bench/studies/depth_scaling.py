@@ -610,20 +610,26 @@ def fmt_ci(low: float, high: float) -> str:
 
 
 def final_line(families: Sequence[str], kmax: int, alphas: Sequence[float],
-               ratios: dict, starts: dict) -> str:
+               ratios: dict, starts: dict, starts_no_nested: dict | None = None) -> str:
     """The study's last line: per family the ratio at ``K = kmax`` per α and where it pays.
 
     Returns
     -------
     str
-        ``depth_map K=<kmax>: <family> r(α)=5e-06:<r>,…,1e-01:<r> pays_from=<α|none>; …``
-        with ``r`` = best multilevel / best single-level median WU to ``f*``.
+        ``depth_map K=<kmax>: <family> r(α)=5e-06:<r>,…,1e-01:<r> pays_from=<α|none>
+        [pays_from_without_nested=<α|none>]; …`` with ``r`` = best multilevel / best
+        single-level median WU to ``f*``.
     """
+    def alpha_text(a):
+        return "none" if a is None else f"{a:.0e}"
+
     parts = []
     for name in families:
         cells = ",".join(f"{a:.0e}:{fmt_ratio(*ratios[name][a])}" for a in alphas)
-        start = starts[name]
-        parts.append(f"{name} r(α)={cells} pays_from={'none' if start is None else f'{start:.0e}'}")
+        text = f"{name} r(α)={cells} pays_from={alpha_text(starts[name])}"
+        if starts_no_nested is not None:
+            text += f" pays_from_without_nested={alpha_text(starts_no_nested[name])}"
+        parts.append(text)
     return f"depth_map K={kmax}: " + "; ".join(parts)
 
 
@@ -921,6 +927,8 @@ def run_study(scale: str, out: Path, seeds: int | None = None, jobs: int = 1, *,
     ratios_kmax = {n: {a: grid[n][a][kmax]["ratio"] for a in config.alphas} for n in families}
     starts = {n: pays_from(config.alphas, [ratios_kmax[n][a] for a in config.alphas])
               for n in families}
+    starts_rest = {n: pays_from(config.alphas, [grid[n][a][kmax]["ratio_no_nested"]
+                                                for a in config.alphas]) for n in families}
 
     hess = {name: measure_hess_max(problem_label(name, k0, config.alphas[0], config,
                                                  planned["train"][name]))
@@ -934,7 +942,7 @@ def run_study(scale: str, out: Path, seeds: int | None = None, jobs: int = 1, *,
         print(f"  - {sentence}")
     results.mkdir(parents=True, exist_ok=True)
     figure = plot_map(results / f"depth_scaling_{scale}.png", config, families, grid)
-    line = final_line(families, kmax, config.alphas, ratios_kmax, starts)
+    line = final_line(families, kmax, config.alphas, ratios_kmax, starts, starts_rest)
     wall = time.perf_counter() - start
     run_seconds = sum(float(rows["time_s"].iloc[-1]) + float(rows["eval_time_s"].iloc[-1])
                       for rows in frames.values() if rows is not None)

@@ -191,6 +191,9 @@ def test_final_line_format():
                          {"peaks_resnet": 0.1, "spirals_resnet": None})
     assert line == ("depth_map K=65: peaks_resnet r(α)=1e-03:1.2,1e-01:<0.5 pays_from=1e-01; "
                     "spirals_resnet r(α)=1e-03:—,1e-01:>3 pays_from=none")
+    line = ds.final_line(["peaks_resnet"], 65, (1e-3, 0.1), ratios, {"peaks_resnet": 0.1},
+                         {"peaks_resnet": None})
+    assert line.endswith("pays_from=1e-01 pays_from_without_nested=none")
 
 
 def test_run_study_signature_is_the_one_reproduce_calls():
