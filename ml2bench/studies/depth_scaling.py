@@ -62,8 +62,8 @@ Protocol
   median with a bootstrap 90 % interval over those seeds, and the number of censored
   seeds beside it (a censored seed is not turned into a value).
 * **Where multilevel starts to pay** (per family, at the largest ``K``): the smallest
-  α of the grid from which on the ratio's point value is below 1 at every larger α
-  (:func:`pays_from`).
+  α of the grid from which on multilevel pays (interval below 1) at every larger α
+  (:func:`pays_from`); also without ``nested``.
 * **RMTR per-level diagnostics** at the largest ``K``, seed 0, the middle α, up to
   ``target_wu`` WU: the fraction of cycles that reach each level for every region and
   for the Euclidean regions with ``pre_smooth=0`` (:data:`DIAGNOSTIC_SOLVERS`). With
@@ -552,18 +552,17 @@ def verdict(low: float, high: float) -> str:
     return "undecided"
 
 
-def pays_from(alphas: Sequence[float], ratios: Sequence[tuple[float, str]]) -> float | None:
-    """The smallest α from which on the point ratio is below 1 at every larger α.
+def pays_from(alphas: Sequence[float], pays: Sequence[bool]) -> float | None:
+    """The smallest α from which on multilevel pays at every larger α of the grid.
 
-    A ``"<"`` bound below 1 counts as below 1; ``">"`` and ``"neither"`` do not.
-    None if the ratio at the largest α is not below 1.
+    ``pays[i]``: whether the cell at ``alphas[i]`` has the verdict ``pays`` (its bootstrap
+    interval lies below 1, :func:`verdict`). None if it does not pay at the largest α.
     """
     found = None
-    for alpha, (r, flag) in sorted(zip(alphas, ratios), key=lambda t: t[0], reverse=True):
-        if flag in ("", "<") and r < 1.0:
-            found = alpha
-        else:
+    for alpha, ok in sorted(zip(alphas, pays), key=lambda t: t[0], reverse=True):
+        if not ok:
             break
+        found = alpha
     return found
 
 
@@ -925,10 +924,11 @@ def run_study(scale: str, out: Path, seeds: int | None = None, jobs: int = 1, *,
                                if all(ok for _, ok in meds) else math.inf)
 
     ratios_kmax = {n: {a: grid[n][a][kmax]["ratio"] for a in config.alphas} for n in families}
-    starts = {n: pays_from(config.alphas, [ratios_kmax[n][a] for a in config.alphas])
-              for n in families}
-    starts_rest = {n: pays_from(config.alphas, [grid[n][a][kmax]["ratio_no_nested"]
-                                                for a in config.alphas]) for n in families}
+    starts = {n: pays_from(config.alphas, [grid[n][a][kmax]["verdict"] == "pays"
+                                           for a in config.alphas]) for n in families}
+    starts_rest = {n: pays_from(config.alphas,
+                                [verdict(*grid[n][a][kmax]["ci_no_nested"]) == "pays"
+                                 for a in config.alphas]) for n in families}
 
     hess = {name: measure_hess_max(problem_label(name, k0, config.alphas[0], config,
                                                  planned["train"][name]))
@@ -1165,8 +1165,9 @@ def write_markdown(path: Path, scale: str, config: Scale, families, n_seeds, gri
                      for k in config.depths]
             out.append(f"| {a:g} | {targets[(name, a)]:.4g} | " + " | ".join(cells) + " |")
         start = starts[name]
-        out += ["", f"Multilevel pays at K = {config.depths[-1]} from α = "
-                f"{'— (nowhere)' if start is None else f'{start:g}'} on ({name}).", ""]
+        out += ["", f"Multilevel pays (interval below 1) at K = {config.depths[-1]} at every "
+                f"α of the grid from α = {'— (nowhere)' if start is None else f'{start:g}'} "
+                f"on ({name}).", ""]
     for what, items in summary.items():
         text = ", ".join(f"{n} α={a:g} K={k}" for n, a, k in items) or "none"
         out.append(f"- multilevel **{what}** ({len(items)} cells): {text}")

@@ -178,10 +178,10 @@ def test_exponent_over_seeds_leaves_censored_seeds_out():
 
 def test_where_multilevel_starts_to_pay():
     alphas = (5e-6, 1e-3, 1e-2, 1e-1)
-    assert ds.pays_from(alphas, [(1.2, ""), (0.9, ""), (0.8, ""), (0.1, "<")]) == 1e-3
-    assert ds.pays_from(alphas, [(0.5, ""), (1.1, ""), (0.8, ""), (0.7, "")]) == 1e-2
-    assert ds.pays_from(alphas, [(0.5, ""), (0.5, ""), (0.8, ""), (2.0, ">")]) is None
-    assert ds.pays_from(alphas, [(0.5, ""), (0.5, ""), (0.8, ""), (math.nan, "neither")]) is None
+    assert ds.pays_from(alphas, [False, True, True, True]) == 1e-3
+    assert ds.pays_from(alphas, [True, False, True, True]) == 1e-2
+    assert ds.pays_from(alphas, [True, True, True, False]) is None
+    assert ds.pays_from((1e-1, 5e-6), [True, False]) == 1e-1  # any order of the grid
 
 
 def test_final_line_format():
