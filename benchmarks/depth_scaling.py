@@ -78,7 +78,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--jobs", type=int, default=2,
                         help="parallel runs (default 2: the two cores of the reference machine)")
     parser.add_argument("--estimate", action="store_true",
-                        help="print the scale's run count and CPU time, run nothing")
+                        help="print the scale's run count and CPU time (also written to "
+                             "RESULTS/depth_scaling_<scale>_estimate.md), run nothing")
     parser.add_argument("--factor", type=float, default=None,
                         help="--estimate: run cost per WU-second (default: measured by short "
                              "runs of every solver)")
@@ -118,7 +119,15 @@ def main(argv=None) -> None:
                                                alphas=args.alphas or config.alphas),
                                     args.seeds or config.seeds, args.families or ds.FAMILIES,
                                     factor=args.factor)
-            print(ds.format_estimate(scale, cost))
+            text = ds.format_estimate(scale, cost)
+            print(text)
+            path = Path(args.results) / f"depth_scaling_{scale}_estimate.md"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(f"<!-- written by `python benchmarks/depth_scaling.py --estimate"
+                            f"{' --quick' if args.quick else ''}`; rerun it rather than "
+                            f"editing -->\n\n{text} (measured on the machine that ran "
+                            "the command, its load included).\n")
+            print(f"written: {path}")
             return
     except ValueError as error:
         raise UserError(f"--depths: {error}; valid depths are 4·2^j + 1 (17, 33, 65, 129, "
