@@ -863,14 +863,16 @@ def run_study(scale: str, out: Path, seeds: int | None = None, jobs: int = 1, *,
     for key, spec in specs.items():
         name, alpha, k, solver, s = key
         rows = frames[spec]
-        if rows is None or rows["status"].iloc[-1] == "failed":
+        if rows is None or not len(rows):  # never ran: censored at the budget
             outcome[key] = (config.budget, False, math.nan, False)
             continue
+        # a failed run counts up to its last row (reached f* before, or censored there)
         wu, reached = wu_to_target(rows["work_units"].tolist(), rows["train_loss"].tolist(),
                                    targets[(name, alpha)])
         wall = float(rows.loc[rows["work_units"] >= wu, "time_s"].iloc[0]) if reached \
             else float(rows["time_s"].iloc[-1])
-        trivial = is_trivial(float(rows["train_loss"].iloc[-1]), entropy[(name, s)])
+        final = rows["train_loss"].dropna()
+        trivial = bool(len(final)) and is_trivial(float(final.iloc[-1]), entropy[(name, s)])
         outcome[key] = (wu, reached, wall, trivial)
 
     def runs_of(name, alpha, k, key):
