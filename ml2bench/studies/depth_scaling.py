@@ -1167,9 +1167,9 @@ def write_markdown(path: Path, scale: str, config: Scale, families, n_seeds, gri
                      for k in config.depths]
             out.append(f"| {a:g} | {targets[(name, a)]:.4g} | " + " | ".join(cells) + " |")
         start = starts[name]
-        out += ["", f"Multilevel pays (interval below 1) at K = {config.depths[-1]} at every "
-                f"α of the grid from α = {'— (nowhere)' if start is None else f'{start:g}'} "
-                f"on ({name}).", ""]
+        out += ["", f"{name}: multilevel pays (interval below 1) at K = {config.depths[-1]} "
+                + ("at no α of the grid up to the largest." if start is None else
+                   f"at every α of the grid from α = {start:g} on."), ""]
     for what, items in summary.items():
         text = ", ".join(f"{n} α={a:g} K={k}" for n, a, k in items) or "none"
         out.append(f"- multilevel **{what}** ({len(items)} cells): {text}")
@@ -1177,6 +1177,7 @@ def write_markdown(path: Path, scale: str, config: Scale, families, n_seeds, gri
     out += [f"- {line}" for line in conclusions(config, families, n_seeds, grid, diag)]
     out += ["", "Trivial runs (final train loss within "
             f"{TRIVIAL_TOL:.0%} of the constant predictor's loss), summed over K and seeds:", ""]
+    any_trivial = False
     for name in families:
         for a in config.alphas:
             counts = {key: sum(grid[name][a][k]["trivial"][key] for k in config.depths)
@@ -1184,6 +1185,9 @@ def write_markdown(path: Path, scale: str, config: Scale, families, n_seeds, gri
             text = ", ".join(f"{key} {c}" for key, c in counts.items() if c)
             if text:
                 out.append(f"- {name} α={a:g}: {text}")
+                any_trivial = True
+    if not any_trivial:
+        out.append("- none")
     out += ["", "Depth exponents p (WU ∝ K^p), median over the seeds that reached f* at every "
             f"K, [{CONFIDENCE:.0%} bootstrap CI], (censored seeds):", "",
             "| family | α | " + " | ".join(SOLVERS) + " |", "|---|---|" + "---|" * len(SOLVERS)]
