@@ -12,7 +12,7 @@ with two seeds and a one-seed target; version 2 (issue 19) maps the regime.
 Protocol
 --------
 * **Families** ``peaks_resnet``, ``ellipses_resnet`` (version 2) and ``spirals_resnet``
-  (two noisy spirals, version 1), the last held out: no setting of the study (weights,
+  (two noisy spirals, version 2 from the start), the last held out: no setting of the study (weights,
   budgets, target rule, data sizes) was chosen by looking at it. ``K`` over
   ``{17, 33, 65, 129, 257}`` (``quick``: ``{17, 65}``) with ``L`` levels such that the
   coarsest level has 5 blocks, ``K = 4·2^{L−1} + 1`` (:func:`levels_for`).
