@@ -31,7 +31,8 @@ def test_objective_is_alpha_smoothness_plus_lambda_decay(alpha, decay):
                                                   generator=torch.Generator().manual_seed(1)))
     smooth, shared = _parts(model)
     assert smooth > 0 and shared > 0
-    reg = float(task.objective(model, task.train)) - float(task.data_loss(model, task.train))
+    with torch.no_grad():
+        reg = float(task.objective(model, task.train)) - float(task.data_loss(model, task.train))
     assert reg == pytest.approx(alpha * smooth + decay * shared, rel=1e-5, abs=1e-7)
 
 
