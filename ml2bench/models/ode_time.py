@@ -107,11 +107,16 @@ def time_integral_penalty(blocks: Sequence[torch.Tensor], steps: Sequence[float]
 
 
 def regularizer_value(kind: str, blocks: Sequence[torch.Tensor], shared: Sequence[torch.Tensor],
-                      h: float, steps: Sequence[float]) -> torch.Tensor:
-    """The model's regulariser: the block term of ``kind`` plus ``½ Σ ‖θ_shared‖²``.
+                      h: float, steps: Sequence[float], block_scale: float = 1.0,
+                      shared_scale: float = 1.0) -> torch.Tensor:
+    """The model's regulariser ``b·R_kind(θ_blocks) + s·½ Σ ‖θ_shared‖²``.
 
     The shared term (opening layer and classifier) is the small weight decay that
-    Haber & Ruthotto and Meganet put beside the time-derivative term.
+    Haber & Ruthotto and Meganet put beside the time-derivative term. ``b`` and ``s``
+    (``block_scale``, ``shared_scale``) weigh the two terms relative to the task's
+    ``reg_weight`` (:func:`ml2bench.problems.resnet_toy.regulariser_weights`); a scale of
+    exactly 1 is not multiplied, so the tied default computes bit for bit what version 2
+    computed.
     """
     if kind == "time_derivative":
         block_term = time_derivative_penalty(blocks, h)
@@ -119,4 +124,9 @@ def regularizer_value(kind: str, blocks: Sequence[torch.Tensor], shared: Sequenc
         block_term = time_integral_penalty(blocks, steps)
     else:
         raise ValueError(f"unknown regularizer {kind!r}; valid: {', '.join(REGULARIZERS)}")
-    return block_term + 0.5 * sum(p.pow(2).sum() for p in shared)
+    shared_term = 0.5 * sum(p.pow(2).sum() for p in shared)
+    if block_scale != 1.0:
+        block_term = block_scale * block_term
+    if shared_scale != 1.0:
+        shared_term = shared_scale * shared_term
+    return block_term + shared_term

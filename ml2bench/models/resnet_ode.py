@@ -44,13 +44,17 @@ class ResNetODE(nn.Module):
         Initial block weights constant in time or drawn per block.
     init_scale : float
         Factor on the initial block weights (Meganet's peaks example: 0.1).
+    reg_scales : (float, float)
+        ``(b, s)``: weights of the block term and of the shared weight decay in
+        :meth:`regularization`, relative to the task's ``reg_weight`` (default: both 1).
     """
 
     def __init__(self, in_features: int, width: int, out_features: int, num_blocks: int,
                  T: float, *, centering: str = "vertex", activation: str = "tanh",
                  generator: torch.Generator, dtype: torch.dtype = torch.float32,
                  device: str | torch.device = "cpu", regularizer: str = "time_derivative",
-                 block_init: str = "smooth", init_scale: float = 1.0) -> None:
+                 block_init: str = "smooth", init_scale: float = 1.0,
+                 reg_scales: tuple[float, float] = (1.0, 1.0)) -> None:
         super().__init__()
         self.num_blocks = num_blocks
         self.T = T
@@ -58,6 +62,7 @@ class ResNetODE(nn.Module):
         self.activation = activation
         self._act = ACTIVATIONS[activation]
         self.regularizer = regularizer
+        self.reg_scales = tuple(reg_scales)
         self.h = ode_time.node_spacing(T, num_blocks, centering)
         self.steps = ode_time.euler_steps(T, num_blocks, centering)
         init = dict(generator=generator, dtype=dtype, device=device)
@@ -84,8 +89,9 @@ class ResNetODE(nn.Module):
         return self.features(x) @ self.classifier_weight.T + self.classifier_bias
 
     def regularization(self) -> torch.Tensor:
-        """Block term (``time_derivative`` or ``tikhonov``) plus ``½(‖θ_in‖² + ‖θ_out‖²)``."""
+        """``b·`` block term (``time_derivative`` or ``tikhonov``) ``+ s·½(‖θ_in‖² + ‖θ_out‖²)``
+        with ``(b, s) = reg_scales``."""
         return ode_time.regularizer_value(
             self.regularizer, (self.block_weight, self.block_bias),
             (self.opening_weight, self.opening_bias, self.classifier_weight,
-             self.classifier_bias), self.h, self.steps)
+             self.classifier_bias), self.h, self.steps, *self.reg_scales)

@@ -61,6 +61,11 @@ class ProblemFamily:
     family: ClassVar[str] = ""
     metric: ClassVar[str] = "test_acc"
     params: ClassVar[dict[str, Param]] = {}
+    #: Parameters added after results were stored: left out of the resolved values (and
+    #: so of a run's identity, :func:`ml2bench.runner.prepare.prepare`) while they are
+    #: at their default, so that the runs stored before keep their identity. The
+    #: family's code reads them with ``values.get(key, default)``.
+    omitted_at_default: ClassVar[tuple[str, ...]] = ()
 
     def make_task(self, name: str, values: dict[str, Any], seed: int,
                   device: torch.device) -> Task:  # pragma: no cover - abstract
@@ -172,6 +177,9 @@ class ProblemSpec:
         if checked["quick"]:
             quick = {k: v for k, v in self.quick.items() if k not in given}
             checked = ParamSet.validate(self.name, declared, {**quick, **given}).values
+        for key in family_class(self.family).omitted_at_default:
+            if key in checked and checked[key] == declared[key].default:
+                del checked[key]
         return checked
 
     def label(self, given: dict[str, Any]) -> str:

@@ -60,7 +60,9 @@ Diagnostics per cycle (level ``l``): ``decrease_l`` (decrease of ``h_l`` by the
 smoothing steps on level ``l``), ``smooth_accepted_l``, ``radius_l`` (the last radius
 used there); for ``l ≥ 1``: ``coarse_rho_l`` (ratio of the last correction from level
 ``l`` tested on level ``l−1``, NaN if none was tried), ``coarse_accepted_l`` (accepted
-corrections), ``correction_decrease_l`` (decrease of ``h_{l−1}`` by them). The decrease
+corrections), ``correction_decrease_l`` (decrease of ``h_{l−1}`` by them),
+``skipped_region_l`` and ``skipped_kappa_l`` (recursions from level ``l−1`` to ``l`` not
+made: no room left in the region, or the κ_g test). The decrease
 of the fine objective over the cycle is ``decrease_l0 + correction_decrease_l1``.
 
 References
@@ -142,6 +144,8 @@ class LevelLog:
     coarse_tried: int = 0
     coarse_accepted: int = 0
     correction_decrease: float = 0.0
+    skipped_region: int = 0
+    skipped_kappa: int = 0
 
     def record(self, it: TRIteration, reach: float) -> None:
         """Add one smoothing iteration taken with radius ``reach``."""
@@ -162,6 +166,8 @@ def flat_diagnostics(logs: list[LevelLog]) -> dict[str, float]:
             info[f"coarse_rho_l{level}"] = log.coarse_rho
             info[f"coarse_accepted_l{level}"] = float(log.coarse_accepted)
             info[f"correction_decrease_l{level}"] = log.correction_decrease
+            info[f"skipped_region_l{level}"] = float(log.skipped_region)
+            info[f"skipped_kappa_l{level}"] = float(log.skipped_kappa)
     return info
 
 
@@ -277,7 +283,7 @@ class RMTR(MultilevelSolver):
         # 2. coarse model with first-order coherence, if the restricted gradient is large
         transfer = self.transfers[level]
         reach = region.reach(point.x, radius)
-        if self._coarse_worthwhile(point, transfer, reach):
+        if self._coarse_worthwhile(point, transfer, reach, self.logs[level + 1]):
             coarse_objective, start = coherent_objective(objective, point, transfer)
             coarse_region, coarse_radius, bounds = self._coarse_region(
                 level, region, point, radius, reach, start, transfer)
@@ -319,13 +325,23 @@ class RMTR(MultilevelSolver):
         coarse = Region(start.x, reach / transfer.norm(point.x))
         return coarse, coarse.budget, None
 
-    def _coarse_worthwhile(self, point: Point, transfer: FlatTransfer, reach: float) -> bool:
-        """The κ_g test ``‖R g‖ ≥ κ_g ‖g‖`` (and room left in the region)."""
+    def _coarse_worthwhile(self, point: Point, transfer: FlatTransfer, reach: float,
+                           coarse_log: LevelLog | None = None) -> bool:
+        """The κ_g test ``‖R g‖ ≥ κ_g ‖g‖`` (and room left in the region).
+
+        A skipped recursion is counted in ``coarse_log`` by its reason: no room left in
+        the region (``skipped_region``) or the κ_g test (``skipped_kappa``).
+        """
         if not reach > self.config.min_radius:
+            if coarse_log is not None:
+                coarse_log.skipped_region += 1
             return False
         g_norm = float(torch.linalg.vector_norm(point.grad))
         rg_norm = float(torch.linalg.vector_norm(transfer.restrict(point.grad)))
-        return rg_norm > 0.0 and rg_norm >= self.hparams["kappa_g"] * g_norm
+        worthwhile = rg_norm > 0.0 and rg_norm >= self.hparams["kappa_g"] * g_norm
+        if not worthwhile and coarse_log is not None:
+            coarse_log.skipped_kappa += 1
+        return worthwhile
 
     def _smooth(self, level: int, objective: LevelObjective, point: Point, radius: float,
                 region, steps: int) -> tuple[Point, float]:

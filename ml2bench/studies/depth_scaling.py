@@ -1,82 +1,93 @@
-"""Depth scaling: work units to a fixed train loss against the number of ResNet blocks.
+r"""Depth scaling, version 2: a regime map of where multilevel training pays.
 
-The ResNet analogue of mesh independence (issue 10, point 4). A dense ResNet-ODE with
-``K`` blocks is forward Euler on ``[0, T]`` with node spacing ``h = T/(K−1)``
-(algorithms.md §1); refining ``K`` refines the time grid as refining ``n`` refines the
-grid of ``quadratic_poisson1d``. A multilevel method whose cost to a fixed accuracy does
-not grow with ``K`` is depth-independent, as RMTR/MG-OPT are mesh-independent on the
-Poisson energy (Gratton, Sartenaer & Toint, SIAM J. Optim. 19 (2008); Nash, Optim.
-Methods Softw. 14 (2000)).
+The ResNet analogue of mesh independence. A dense ResNet-ODE with ``K`` blocks is
+forward Euler on ``[0, T]`` with node spacing ``h = T/(K−1)`` (algorithms.md §1);
+refining ``K`` refines the time grid as refining ``n`` refines the grid of
+``quadratic_poisson1d``. A multilevel method whose cost to a fixed accuracy does not grow
+with ``K`` is depth-independent, as RMTR/MG-OPT are mesh-independent on the Poisson
+energy (Gratton, Sartenaer & Toint, SIAM J. Optim. 19 (2008); Nash, Optim. Methods Softw.
+14 (2000)). Version 1 of this study compared two smoothness weights on two data sets
+with two seeds and a one-seed target; version 2 (issue 19) maps the regime.
 
 Protocol
 --------
-* Problems ``peaks_resnet`` and ``ellipses_resnet`` (version 2, level-consistent) with
-  ``K ∈ {17, 33, 65, 129, 257}`` (``quick``: ``{17, 33, 65}``) and ``L`` levels such that
-  the coarsest level has 5 blocks, ``K = 4·2^{L−1} + 1`` (:func:`levels_for`).
-  ``quick``: 500 points generated, 400 for training (both problems), full batch.
-* Regulariser weight ``α`` (the problem parameter ``reg``) on a second axis: the published
-  ``α₁ = 5e-6`` (Meganet's peaks example) and a matched ``α₂`` whose largest curvature of
-  the time-derivative term on ``K = 17`` equals the largest Hessian eigenvalue of the
-  *data* loss at the initial point (:func:`matched_alpha`). The block term
-  ``α R(θ) = (α/2h) Σ_k ‖θ_{k+1} − θ_k‖²`` has Hessian ``(α/h)·(L_K ⊗ I)`` with ``L_K`` the
-  path-graph Laplacian, whose largest eigenvalue is ``2 + 2cos(π/K) ≈ 4``, so
-
-  .. math::
-
-      λ_{\\max}(α ∇²R) = \\frac{α}{h}\\,\\bigl(2 + 2\\cos(π/K)\\bigr) ≈ \\frac{4α}{h}
-      = \\frac{4α (K − 1)}{T},
-
-  which grows linearly with ``K`` in the oscillatory-in-time directions. ``α₂`` is set
-  so that this equals ``hess_max`` (Lanczos, :func:`ml2bench.flatness.hess_max`, of the
-  cross-entropy on the training set, seed 0, ``K = 17``), rounded to two digits; on
-  ``K = 33, 65, …`` the regulariser's curvature is then 2, 4, … times the data's.
-  ``reg`` scales the whole regulariser, so ``α₂`` also puts a weight decay
-  ``(α₂/2)‖θ_shared‖²`` on the opening layer and classifier.
-* Solvers, full batch, default hyperparameters (no tuning, never weakened): ``tr`` with
-  the ``lsr1`` and ``cauchy`` subproblems, ``lbfgs``, ``adam``, ``nested``, ``mgopt``, and
+* **Families** ``peaks_resnet``, ``ellipses_resnet`` (version 2) and ``spirals_resnet``
+  (two noisy spirals, version 2 from the start), the last held out: no setting of the study (weights,
+  budgets, target rule, data sizes) was chosen by looking at it. ``K`` over
+  ``{17, 33, 65, 129, 257}`` (``quick``: ``{17, 65}``) with ``L`` levels such that the
+  coarsest level has 5 blocks, ``K = 4·2^{L−1} + 1`` (:func:`levels_for`).
+* **Two knobs** (problem parameters, :mod:`ml2bench.problems.resnet_toy`): the
+  time-smoothness weight ``α`` (``reg``) of Haber & Ruthotto's term
+  ``α R(θ) = (α/2h) Σ_k ‖θ_{k+1} − θ_k‖²`` is the map's axis; the weight decay ``λ``
+  (``weight_decay``) of the opening layer and classifier is fixed at the published
+  ``λ = 5e-6`` (Meganet's peaks example). Version 2 of the problems tied ``λ = α``, so
+  a large ``α`` was also a large weight decay, which makes the constant predictor a
+  stationary point.
+* **The α grid** is fixed, the same for every family (:data:`SCALES`), from the
+  published ``5e-6`` to ``0.3``. How it compares to the data: the largest curvature of
+  ``α∇²R`` is ``λ_max = (α/h)(2 + 2cos(π/K)) ≈ 4α(K−1)/T``
+  (:func:`regulariser_curvature`), and the study prints its ratio to the largest
+  Hessian eigenvalue of the data loss at the initial point (``hess_max``, Lanczos,
+  :func:`measure_hess_max`) for every family, α and ``K`` — from ≈ 10⁻⁵ (negligible) to
+  ≫ 1 (dominant). The ratio is printed, not used to pick anything.
+* **Solvers**, full batch, default hyperparameters (no tuning): single-level ``tr``
+  (``subproblem=lsr1``), ``lbfgs``, ``adam``; multilevel ``nested``, ``mgopt``, and
   ``rmtr`` (``subproblem=lsr1``) with each coarse region ``ball``, ``prolongated``,
-  ``box``. Full batch: the problem's ``batch_size`` is set to the training-set size,
-  which ``adam``, ``nested`` and ``mgopt`` use; ``tr``, ``rmtr`` and ``lbfgs`` are
-  full-batch by default.
-* Stopping and the target. The runner stops at a *test-metric* target and has no
-  train-loss criterion (:mod:`ml2bench.runner.stopping`), so every run is made with a
-  fixed work-unit budget and ``stop_at_target=False``; the WU to the train-loss target
-  ``f*`` are read from the recorded rows — the ``work_units`` of the first evaluated
-  row with ``train_loss ≤ f*`` (:func:`wu_to_target`), censored at the budget if no row
-  reaches it. ``f*`` is fixed per problem and ``α`` by one rule: the train loss (data
-  term plus ``α R``) ``adam`` has reached after ``target_wu`` WU on ``K = 17``, seed 0
-  (``quick``: 30 of a 90-WU budget, rows every 1.5 WU; ``full``: 60 of 200, every 2 WU).
-  A WU to ``f*`` is resolved to one step or one row spacing, whichever is longer
-  (``lbfgs`` ≈ 5–6 WU a step, an ``rmtr`` cycle 3–13 WU).
-* Exponent: per solver and seed, the least-squares slope ``p`` of ``log WU`` on
-  ``log K`` (:func:`fit_exponent`), i.e. ``WU ≈ c·K^p``. A censored point enters at the
-  budget, a lower bound on its WU: if every censored depth is deeper than every reached
-  one, ``p`` is a lower bound (``≥``); other censoring patterns are flagged ``mixed``;
-  all censored gives ``nan``. Reported: the median over seeds and the spread (min–max).
-* Headline (the last line): ``depth_exponent_tr`` and ``depth_exponent_rmtr`` are the
-  medians over problems, ``α`` and seeds of ``p`` for ``tr[subproblem=lsr1]`` and for
-  ``rmtr[subproblem=lsr1]`` with its default region (``prolongated``);
-  ``wu_ratio_tr_over_rmtr_at_max_depth`` is the geometric mean over problems and ``α``
-  of the seed-median WU ratio at the largest ``K`` (a censored side enters at its
-  budget).
+  ``box`` (:mod:`ml2bench.solvers.rmtr_regions`). The problem's ``batch_size`` is the
+  training-set size.
+* **Runs** are made through the runner (:func:`ml2bench.runner.sweep.run_sweep`, any
+  executor: a process pool, or submitit jobs on this machine or SLURM) with a fixed
+  work-unit budget and ``stop_at_target=False``; the WU and the wall time (solver clock,
+  ``time_s``) to the train-loss target are read from the recorded rows
+  (:func:`wu_to_target`), censored at the budget where no row reaches it.
+* **Target rule** (over seeds, never one seed): per family and α, ``f*`` is the median
+  over the scale's seeds of the train loss (data term plus regulariser) that ``adam``
+  has reached after ``target_wu`` WU on the smallest ``K`` (:func:`target_from_seeds`).
+* **Trivial stationary points**: the loss of the best constant predictor is the
+  entropy of the training labels, ``H = −Σ_c p_c ln p_c`` (``ln C`` for balanced
+  classes), computed from each seed's data (:func:`constant_predictor_loss`). A run
+  whose final train loss lies within ``TRIVIAL_TOL·H`` of ``H`` is marked trivial; the
+  counts are printed per cell and a target within that band is flagged.
+* **Statistics.** A cell is (family, α, K). Per solver: the median over seeds of the WU
+  (and wall time) to ``f*``, a censored run counting as +∞ (:func:`censored_median`:
+  the median is censored when half or more of the runs are). The map's value is
+  ``r = min_ML median WU / min_SL median WU`` (best multilevel over best single-level);
+  a censored side gives a bound (``<`` or ``>``), both censored "neither". Its 90 %
+  confidence interval is the percentile bootstrap over seeds (``B = 1000`` resamples of
+  the seeds, the same seeds for every solver, a fixed generator;
+  :func:`bootstrap_ratio`). Multilevel *pays* in a cell when the interval lies below 1,
+  *does not pay* when it lies above 1, else the cell is undecided. Exponents: per
+  family, α, solver and seed the least-squares slope ``p`` of ``log WU`` on ``log K``
+  (:func:`fit_exponent`) over seeds that reached ``f*`` at every ``K``; reported as the
+  median with a bootstrap 90 % interval over those seeds, and the number of censored
+  seeds beside it (a censored seed is not turned into a value).
+* **Where multilevel starts to pay** (per family, at the largest ``K``): the smallest
+  α of the grid from which on multilevel pays (interval below 1) at every larger α
+  (:func:`pays_from`); also without ``nested``.
+* **RMTR per-level diagnostics** at the largest ``K``, seed 0, the middle α, up to
+  ``target_wu`` WU: the fraction of cycles that reach each level for every region and
+  for the Euclidean regions with ``pre_smooth=0`` (:data:`DIAGNOSTIC_SOLVERS`). With
+  the published rules (GST 2008; utopia's ``RMTRBase::multiplicative_cycle``,
+  ``init_level``: ``Δ_{l+1} = Δ_l``, and ``RMTR::delta_termination``: a level is left
+  once ``‖P(z − z₀)‖ > (1 − ε)Δ_l``), a coarse level's pre-smoothing step that ends on
+  the Euclidean boundary uses the whole region, so no coarser level is visited; the ℓ∞
+  box keeps room in the other coordinates. ``pre_smooth=0`` (recursion before
+  smoothing, allowed by GST's free choice of the step type) shows the effect.
 
-Reading the exponents: WU are priced per level (one WU = one finest forward+backward
-over the training set), so a fixed amount of work on a fixed-size level becomes cheaper
-in WU as ``K`` grows. ``nested`` spends ``coarse_steps = 50`` inner steps on the 5-block
-coarsest level first; when ``f*`` is reached there or soon after, its WU fall like
-``1/K`` (``p ≈ −1``) without any faster convergence. The same holds, less strongly, for
-the coarse-level share of ``rmtr`` and ``mgopt`` cycles.
-
-Outputs: the table (case × solver × K median WU, the exponent), RMTR's per-level
-diagnostics at the largest ``K`` (share of the WU per level, cycles reaching the level,
-decrease and coarse acceptance, as in ``benchmarks/multilevel_speedup.py``), the figure
-``depth_scaling.png`` (WU against K, log-log, one panel per problem × α).
+Outputs: the tables (per cell and solver: median WU and wall time to ``f*``, reached and
+trivial counts), the map summary (ratios with intervals; the cells where multilevel pays,
+does not pay, or is undecided), the exponents, the level diagnostics, the figure (one
+panel per family: ``log₂ r`` over α × K) and a Markdown summary for the docs
+(:func:`write_markdown`); the last line (:func:`final_line`) gives per family the ratio at
+the largest ``K`` for every α and the α from which multilevel pays.
 
 References
 ----------
 E. Haber and L. Ruthotto, Inverse Problems 34 (2018) 014004; A. Kopaničáková and
 R. Krause, SISC 45(3) (2023); S. Gratton, A. Sartenaer and Ph. L. Toint, SIAM J. Optim.
-19 (2008); S. G. Nash, Optim. Methods Softw. 14 (2000).
+19 (2008); S. G. Nash, Optim. Methods Softw. 14 (2000); B. Efron and R. J. Tibshirani,
+*An Introduction to the Bootstrap*, Chapman & Hall (1993), ch. 13 (percentile interval);
+K. J. Lang and M. J. Witbrock, Proc. Connectionist Models Summer School (1988).
 """
 
 from __future__ import annotations
@@ -85,7 +96,7 @@ import math
 import statistics
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -96,8 +107,7 @@ from ml2bench.models import ode_time
 
 #: Solver keys of the study and their labels (full batch, default hyperparameters).
 SOLVERS = {
-    "tr_lsr1": "tr[subproblem=lsr1]",
-    "tr_cauchy": "tr[subproblem=cauchy]",
+    "tr": "tr[subproblem=lsr1]",
     "lbfgs": "lbfgs",
     "adam": "adam",
     "nested": "nested",
@@ -106,15 +116,33 @@ SOLVERS = {
     "rmtr_prolongated": "rmtr[subproblem=lsr1,region=prolongated]",
     "rmtr_box": "rmtr[subproblem=lsr1,region=box]",
 }
-#: The solvers the last line compares (``tr`` and ``rmtr`` with their default options).
-HEADLINE = {"tr": "tr_lsr1", "rmtr": "rmtr_prolongated"}
-PROBLEMS = ("peaks_resnet", "ellipses_resnet")
-#: Meganet's peaks value of the time-derivative regulariser weight.
-ALPHA_PUBLISHED = 5e-6
-#: Final time of the ODE of both problems.
+SINGLE_LEVEL = ("tr", "lbfgs", "adam")
+MULTILEVEL = ("nested", "mgopt", "rmtr_ball", "rmtr_prolongated", "rmtr_box")
+#: The solver whose loss at ``target_wu`` sets the target (median over seeds).
+REFERENCE = "adam"
+#: The families of the map; the last is held out (chooses no setting).
+FAMILIES = ("peaks_resnet", "ellipses_resnet", "spirals_resnet")
+HELD_OUT = "spirals_resnet"
+#: Meganet's peaks value of the weight decay of the shared layers (fixed).
+WEIGHT_DECAY = 5e-6
+#: Final time of the ODE of every family.
 T_FINAL = 5.0
 #: Blocks on the coarsest level of every hierarchy.
 COARSEST_BLOCKS = 5
+#: A run whose final train loss is within this fraction of H is at the constant predictor.
+TRIVIAL_TOL = 0.01
+#: Bootstrap resamples and the two-sided level of the intervals.
+BOOTSTRAP = 1000
+CONFIDENCE = 0.90
+#: RMTR variants of the level diagnostics: the three regions, and the Euclidean ones
+#: with recursion before smoothing.
+DIAGNOSTIC_SOLVERS = {
+    "ball": "rmtr[subproblem=lsr1,region=ball]",
+    "prolongated": "rmtr[subproblem=lsr1,region=prolongated]",
+    "box": "rmtr[subproblem=lsr1,region=box]",
+    "ball, pre_smooth=0": "rmtr[subproblem=lsr1,region=ball,pre_smooth=0]",
+    "prolongated, pre_smooth=0": "rmtr[subproblem=lsr1,region=prolongated,pre_smooth=0]",
+}
 
 
 @dataclass(frozen=True)
@@ -125,22 +153,25 @@ class Scale:
     ----------
     depths : tuple of int
         Finest-level block counts ``K``.
+    alphas : tuple of float
+        The smoothness weights ``α`` of the map (increasing).
     seeds : int
         Seeds per configuration.
     budget : float
         Work-unit budget of every run.
     target_wu : float
-        ``f*`` is the train loss ``adam`` reaches after this many WU on the smallest ``K``.
+        ``f*`` is the median over seeds of the train loss ``adam`` reaches after this
+        many WU on the smallest ``K``.
     data : dict
-        Problem-parameter overrides per problem (data sizes).
+        Problem-parameter overrides per family (data sizes).
     quick : bool
         Whether the labels carry ``quick=true``.
     checkpoint_every : float
-        WU between evaluated rows (the resolution of the WU to ``f*``; a step longer
-        than this is evaluated after every step).
+        WU between evaluated rows (the resolution of the WU to ``f*``).
     """
 
     depths: tuple[int, ...]
+    alphas: tuple[float, ...]
     seeds: int
     budget: float
     target_wu: float
@@ -149,12 +180,14 @@ class Scale:
     checkpoint_every: float = 1.0
 
 
+_SMALL_DATA = {"peaks_resnet": {"num_points": 500, "train_size": 400},
+               "ellipses_resnet": {"num_points": 500},
+               "spirals_resnet": {"num_points": 500, "train_size": 400}}
 SCALES = {
-    "quick": Scale(depths=(17, 33, 65), seeds=2, budget=90.0, target_wu=30.0, quick=True,
-                   data={"peaks_resnet": {"num_points": 500, "train_size": 400},
-                         "ellipses_resnet": {"num_points": 500}}, checkpoint_every=1.5),
-    "full": Scale(depths=(17, 33, 65, 129, 257), seeds=2, budget=200.0, target_wu=60.0,
-                  checkpoint_every=2.0),
+    "quick": Scale(depths=(17, 65), alphas=(5e-6, 1e-3, 1e-2, 1e-1), seeds=3, budget=90.0,
+                   target_wu=30.0, quick=True, data=_SMALL_DATA, checkpoint_every=1.5),
+    "full": Scale(depths=(17, 33, 65, 129, 257), alphas=(5e-6, 1e-3, 1e-2, 3e-2, 1e-1, 3e-1),
+                  seeds=5, budget=200.0, target_wu=60.0, checkpoint_every=2.0),
 }
 
 
@@ -212,42 +245,18 @@ def regulariser_curvature(alpha: float, blocks: int, T: float = T_FINAL) -> floa
     return alpha * (2.0 + 2.0 * math.cos(math.pi / blocks)) / h
 
 
-def matched_alpha(hess_max: float, blocks: int, T: float = T_FINAL) -> float:
-    """The ``α`` whose regulariser curvature on ``blocks`` equals ``hess_max``.
-
-    Solves ``regulariser_curvature(α, K) = hess_max`` and rounds to two significant
-    digits.
-
-    Parameters
-    ----------
-    hess_max : float
-        Largest Hessian eigenvalue of the data loss.
-    blocks : int
-        Block count ``K`` where they are matched.
-    T : float
-        Final time.
-
-    Returns
-    -------
-    float
-        ``α₂ = hess_max · h / (2 + 2cos(π/K))``, two significant digits.
-    """
-    value = hess_max / regulariser_curvature(1.0, blocks, T)
-    return float(f"{value:.2g}")
-
-
 def problem_label(name: str, blocks: int, alpha: float, scale: Scale,
                   batch_size: int | None = None) -> str:
-    """Label of ``name`` with ``K`` blocks, its level count, ``reg = α`` and the scale's data.
+    """Label of family ``name`` with ``K`` blocks, its levels, ``reg = α``, ``weight_decay``.
 
     Parameters
     ----------
     name : str
-        ``peaks_resnet`` or ``ellipses_resnet``.
+        One of :data:`FAMILIES`.
     blocks : int
         Finest block count ``K``.
     alpha : float
-        Regulariser weight (the problem parameter ``reg``).
+        Time-smoothness weight (the problem parameter ``reg``).
     scale : Scale
         Supplies ``quick`` and the data-size overrides.
     batch_size : int or None
@@ -256,12 +265,13 @@ def problem_label(name: str, blocks: int, alpha: float, scale: Scale,
     Returns
     -------
     str
-        E.g. ``peaks_resnet[quick=true,num_points=500,train_size=400,blocks=33,levels=4,
-        reg=5e-06,batch_size=400]``.
+        E.g. ``peaks_resnet[quick=true,num_points=500,train_size=400,blocks=65,levels=5,
+        reg=0.01,weight_decay=5e-06,batch_size=400]``.
     """
     params = {"quick": "true"} if scale.quick else {}
     params.update(scale.data.get(name, {}))
-    params.update(blocks=blocks, levels=levels_for(blocks), reg=f"{alpha:.3g}")
+    params.update(blocks=blocks, levels=levels_for(blocks), reg=f"{alpha:.3g}",
+                  weight_decay=f"{WEIGHT_DECAY:.3g}")
     if batch_size is not None:
         params["batch_size"] = batch_size
     return f"{name}[" + ",".join(f"{k}={v}" for k, v in params.items()) + "]"
@@ -359,228 +369,48 @@ def fit_exponent(depths: Sequence[int], wu: Sequence[float],
     return p, "≥" if shallowest_censored > deepest_reached else "mixed"
 
 
-def combine(values: Sequence[float], flags: Sequence[str]) -> tuple[float, float, float, str]:
-    """Median and min–max spread of exponents, with the weakest flag among them.
+def constant_predictor_loss(labels: Sequence[int]) -> float:
+    """Cross-entropy of the best constant predictor: the label entropy.
+
+    .. math::
+
+        H = −\\sum_c p_c \\ln p_c, \\qquad p_c = \\#\\{i: y_i = c\\}/N,
+
+    the minimum over constant logits of the mean cross-entropy (attained at softmax =
+    ``p``); ``ln C`` for ``C`` balanced classes.
 
     Parameters
     ----------
-    values : sequence of float
-        Exponents (``nan`` for all-censored fits, left out).
-    flags : sequence of str
-        Their flags from :func:`fit_exponent`.
+    labels : sequence of int
+        Training labels.
 
     Returns
     -------
-    (float, float, float, str)
-        ``(median, min, max, flag)``; flag ``"≥"`` if any fit is a lower bound (and none
-        mixed), ``"mixed"`` if any is mixed, ``"none"`` if no finite fit.
+    float
+        ``H``.
     """
-    finite = [v for v in values if math.isfinite(v)]
-    if not finite:
-        return math.nan, math.nan, math.nan, "none"
-    kept = [f for v, f in zip(values, flags) if math.isfinite(v)]
-    flag = "mixed" if "mixed" in kept else ("≥" if "≥" in kept else "")
-    return statistics.median(finite), min(finite), max(finite), flag
+    counts = np.bincount(np.asarray(labels, dtype=np.int64))
+    p = counts[counts > 0] / counts.sum()
+    return float(-(p * np.log(p)).sum())
 
 
-def final_line(exponent_tr: float, exponent_rmtr: float, ratio: float) -> str:
-    """The study's last line.
+def is_trivial(final_loss: float, entropy: float, tol: float = TRIVIAL_TOL) -> bool:
+    """Whether a run ended at the constant predictor: ``|f_final − H| ≤ tol·H``."""
+    return math.isfinite(final_loss) and abs(final_loss - entropy) <= tol * entropy
 
-    Parameters
-    ----------
-    exponent_tr, exponent_rmtr : float
-        ``depth_exponent_tr`` and ``depth_exponent_rmtr``.
-    ratio : float
-        ``wu_ratio_tr_over_rmtr_at_max_depth``.
 
-    Returns
-    -------
-    str
-        ``depth_exponent_tr=<p> depth_exponent_rmtr=<p> wu_ratio_tr_over_rmtr_at_max_depth=<r>``
-        (three significant digits).
+def target_from_seeds(losses: Sequence[float]) -> float:
+    """``f*``: the median over seeds of the reference solver's loss at ``target_wu``."""
+    return float(statistics.median(losses))
+
+
+def censored_median(points: Sequence[tuple[float, bool]]) -> tuple[float, bool]:
+    """Median over seeds of ``(value, reached)`` pairs, a censored run counting as +∞.
+
+    Returns ``(median, True)`` when it is a reached value; ``(value, False)`` when half
+    or more of the runs are censored (``value``: the smallest censored bound at the
+    median's rank — a lower bound).
     """
-    return (f"depth_exponent_tr={exponent_tr:.3g} depth_exponent_rmtr={exponent_rmtr:.3g} "
-            f"wu_ratio_tr_over_rmtr_at_max_depth={ratio:.3g}")
-
-
-def _fmt(value: float, flag: str = "") -> str:
-    if not math.isfinite(value):
-        return "—"
-    mark = "≥" if flag in ("≥", "censored") else ("~" if flag == "mixed" else "")
-    return f"{mark}{0.0 if abs(value) < 1e-9 else value:.3g}"
-
-
-def _case_name(problem: str, alpha: float) -> str:
-    return f"{problem}@α={alpha:.2g}"
-
-
-def _train_size(name: str, scale: Scale) -> int:
-    from ml2bench.problems.registry import make_task
-
-    return make_task(problem_label(name, scale.depths[0], ALPHA_PUBLISHED, scale), 0).num_train
-
-
-def _runs_by_id(out: Path):
-    from ml2bench.runner.store import ResultsStore
-
-    frame = ResultsStore(out).load_runs()
-    return {run_id: rows.sort_values("step") for run_id, rows in frame.groupby("run_id")}
-
-
-def _sweep(specs, out: Path, jobs: int) -> dict:
-    """Run ``specs`` (cached) and return ``{spec: rows}``."""
-    from ml2bench.runner.sweep import prepare_all, run_sweep
-
-    report = run_sweep(specs, str(out), jobs=jobs, progress=False)
-    if report.failed:
-        print(f"depth_scaling: failed runs: {report.failed}", file=sys.stderr)
-    runs = _runs_by_id(out)
-    return {spec: runs.get(prepare_all([spec])[0].run_id) for spec in specs}
-
-
-def _spec(problem: str, solver: str, seed: int, scale: Scale):
-    from ml2bench.runner.spec import RunSpec
-
-    return RunSpec(problem=problem, solver=solver, seed=seed, budget=scale.budget,
-                   checkpoint_every=scale.checkpoint_every, stop_at_target=False,
-                   threads=1)
-
-
-def choose_alphas(scale: Scale) -> dict:
-    """Per problem: ``hess_max`` at ``K = 17`` (seed 0, initial point) and ``[α₁, α₂]``.
-
-    Parameters
-    ----------
-    scale : Scale
-        The data sizes of the study.
-
-    Returns
-    -------
-    dict
-        ``{problem: {"hess_max": λ, "alphas": [5e-6, α₂], "curvature": {K: [c(α₁), c(α₂)]}}}``
-        with ``c(α)`` from :func:`regulariser_curvature`.
-    """
-    chosen = {}
-    k0 = scale.depths[0]
-    for name in PROBLEMS:
-        top = measure_hess_max(problem_label(name, k0, ALPHA_PUBLISHED, scale))
-        alphas = [ALPHA_PUBLISHED, matched_alpha(top, k0)]
-        chosen[name] = {"hess_max": top, "alphas": alphas,
-                        "curvature": {k: [regulariser_curvature(a, k) for a in alphas]
-                                      for k in scale.depths}}
-    return chosen
-
-
-def level_diagnostics(cases: dict, scale: Scale, results: dict) -> list[dict]:
-    """RMTR per-level diagnostics at the deepest ``K``, seed 0, to the target (or budget).
-
-    Reruns each ``rmtr`` configuration with :func:`ml2bench.testing.bind` (the runner's
-    iterates) up to the WU at which its run reached ``f*``, and records per level the
-    share of the WU, the fraction of cycles that reached it, the smoothing decrease,
-    the decrease its coarse corrections brought to the finer level and their
-    acceptance.
-
-    Parameters
-    ----------
-    cases : dict
-        ``{case: {"problem": name, "alpha": α, "labels": {K: label}}}``.
-    scale : Scale
-        The study's scale.
-    results : dict
-        ``{case: {solver_key: {K: [(wu, reached), …]}}}``.
-
-    Returns
-    -------
-    list of dict
-        One row per case, region and level.
-    """
-    from ml2bench.studies.level_replay import replay_levels
-
-    rows = []
-    kmax = scale.depths[-1]
-    for case, info in cases.items():
-        for key in (k for k in SOLVERS if k.startswith("rmtr")):
-            wu, _ = results[case][key][kmax][0]
-            for level in replay_levels(info["labels"][kmax], SOLVERS[key], wu):
-                rows.append({"case": case, "solver": key, "level": level["level"],
-                             "blocks": level["blocks"], "wu_share": level["wu_share"],
-                             "cycles_reached": level["cycles_reached"],
-                             "smooth_decrease": level["smooth_decrease"],
-                             "correction_decrease": level["correction_decrease"],
-                             "coarse_accepted": (f"{level['accepted']:.0f}/{level['tried']}"
-                                                 if level["level"] else "—"),
-                             "cycles": level["cycles"]})
-    return rows
-
-
-def plot(path: Path, cases: dict, depths: Sequence[int], results: dict, budget: float) -> Path:
-    """WU to ``f*`` against ``K``, log-log, one panel per problem × α.
-
-    Seed medians; a censored median is drawn at the budget with an open marker.
-
-    Parameters
-    ----------
-    path : Path
-        PNG file written.
-    cases : dict
-        ``{case: {"problem": …, "alpha": …, "alpha_index": 0 or 1, "target": …}}``;
-        the columns are ``alpha_index`` (α₂ differs between problems).
-    depths : sequence of int
-        ``K`` values.
-    results : dict
-        ``{case: {solver_key: {K: [(wu, reached), …]}}}``.
-    budget : float
-        The runs' WU budget (drawn as a dashed line).
-
-    Returns
-    -------
-    Path
-        ``path``.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from matplotlib.ticker import LogLocator, ScalarFormatter
-
-    problems = sorted({c["problem"] for c in cases.values()}, key=PROBLEMS.index)
-    columns = sorted({c["alpha_index"] for c in cases.values()})
-    fig, axes = plt.subplots(len(problems), len(columns), figsize=(5.2 * len(columns),
-                             4.0 * len(problems)), squeeze=False)
-    colours = plt.get_cmap("tab10")
-    for case, info in cases.items():
-        ax = axes[problems.index(info["problem"])][columns.index(info["alpha_index"])]
-        for index, key in enumerate(SOLVERS):
-            meds = [_median_point(results[case][key][k]) for k in depths]
-            ys = [w for w, _ in meds]
-            ax.plot(depths, ys, "-", color=colours(index), label=key, lw=1.2)
-            for k, (w, ok) in zip(depths, meds):
-                ax.plot([k], [w], "o", color=colours(index),
-                        mfc=colours(index) if ok else "white", ms=5)
-        ax.axhline(budget, color="grey", ls="--", lw=0.8)
-        ax.set_xscale("log", base=2)
-        ax.set_yscale("log")
-        ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-        ax.yaxis.set_major_formatter(ScalarFormatter())
-        ax.yaxis.set_minor_formatter(plt.NullFormatter())
-        ax.set_xticks(list(depths), [str(k) for k in depths])
-        ax.set_xlabel("blocks K")
-        ax.set_ylabel("WU to train loss ≤ f*")
-        which = "published" if info["alpha_index"] == 0 else "curvature-matched"
-        ax.set_title(f"{info['problem']}, α={info['alpha']:.2g} ({which}), "
-                     f"f*={info['target']:.3g}",
-                     fontsize=9)
-    axes[0][0].legend(fontsize=7, ncol=2)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
-def _median_point(points: Sequence[tuple[float, bool]]) -> tuple[float, bool]:
-    """Seed median of WU to ``f*``, a censored point counting as ∞ (drawn at its budget)."""
     ordered = sorted(points, key=lambda p: p[0] if p[1] else math.inf)
     n = len(ordered)
     if n % 2:
@@ -591,180 +421,803 @@ def _median_point(points: Sequence[tuple[float, bool]]) -> tuple[float, bool]:
     return b[0], False
 
 
-def run_study(scale: str, out: Path, seeds: int | None = None, jobs: int = 1) -> dict:
-    """Run the depth-scaling study and print its table, diagnostics and last line.
+def _as_inf(values: np.ndarray, reached: np.ndarray) -> np.ndarray:
+    return np.where(reached, values, np.inf)
+
+
+def _median_inf(matrix: np.ndarray) -> np.ndarray:
+    """Row-wise median with +∞ for censored entries (the upper middle for even counts
+    when it is +∞, else the mean of the two middle values)."""
+    ordered = np.sort(matrix, axis=-1)
+    n = ordered.shape[-1]
+    if n % 2:
+        return ordered[..., n // 2]
+    lo, hi = ordered[..., n // 2 - 1], ordered[..., n // 2]
+    with np.errstate(invalid="ignore"):
+        return np.where(np.isinf(hi), np.inf, (lo + hi) / 2)
+
+
+def best_solvers(runs: dict) -> tuple[str, str]:
+    """The multilevel and the single-level solver with the smallest censored median."""
+    def key(k):
+        w, ok = censored_median(runs[k])
+        return (0, w) if ok else (1, w)
+    return (min((k for k in MULTILEVEL if k in runs), key=key),
+            min((k for k in SINGLE_LEVEL if k in runs), key=key))
+
+
+def without(runs: dict, solver: str) -> dict:
+    """``runs`` without ``solver`` (e.g. the map without ``nested``)."""
+    return {k: v for k, v in runs.items() if k != solver}
+
+
+def cell_ratio(runs: dict, budget: float) -> tuple[float, str]:
+    """Best multilevel over best single-level median WU to ``f*`` in one cell.
+
+    Parameters
+    ----------
+    runs : dict
+        ``{solver_key: [(wu, reached), … per seed]}``.
+    budget : float
+        The runs' budget (a censored side enters at it, as a bound).
+
+    Returns
+    -------
+    (float, str)
+        ``(r, flag)``: flag ``""`` (both reached), ``"<"`` (single-level censored: ``r``
+        is an upper bound, multilevel over the budget), ``">"`` (multilevel censored: a
+        lower bound) or ``"neither"`` with ``r = nan``.
+    """
+    ml = min((censored_median(runs[k]) for k in MULTILEVEL if k in runs),
+             key=lambda p: p[0] if p[1] else math.inf)
+    sl = min((censored_median(runs[k]) for k in SINGLE_LEVEL if k in runs),
+             key=lambda p: p[0] if p[1] else math.inf)
+    if ml[1] and sl[1]:
+        return ml[0] / sl[0], ""
+    if ml[1]:
+        return ml[0] / budget, "<"
+    if sl[1]:
+        return budget / sl[0], ">"
+    return math.nan, "neither"
+
+
+def bootstrap_ratio(runs: dict, resamples: int = BOOTSTRAP, confidence: float = CONFIDENCE,
+                    seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of the cell ratio over seeds.
+
+    Each resample draws ``S`` seed indices with replacement (the same for every solver,
+    whose runs share data and initial point per seed), takes per solver the median with
+    censored runs at +∞, and forms ``min_ML / min_SL`` (``0`` if only the single-level
+    side is censored, ``+∞`` if only the multilevel side is). The interval is the
+    ``(1 ∓ confidence)/2`` quantiles of the resampled ratios, by the inverted empirical
+    CDF (actual resampled values; ±∞ allowed). Resamples where both sides are censored
+    are left out; if they are more than half, ``(nan, nan)``.
+
+    Parameters
+    ----------
+    runs : dict
+        ``{solver_key: [(wu, reached), … per seed]}`` with equal seed counts.
+    resamples : int
+        ``B``.
+    confidence : float
+        Two-sided level.
+    seed : int
+        Seed of the resampling generator.
+
+    Returns
+    -------
+    (float, float)
+        ``(low, high)``.
+    """
+    rng = np.random.default_rng(seed)
+    n = len(next(iter(runs.values())))
+    idx = rng.integers(0, n, size=(resamples, n))
+
+    def best(keys):
+        meds = [_median_inf(_as_inf(np.array([w for w, _ in runs[k]]),
+                                    np.array([r for _, r in runs[k]]))[idx])
+                for k in keys if k in runs]
+        return np.min(np.stack(meds), axis=0)
+
+    ml, sl = best(MULTILEVEL), best(SINGLE_LEVEL)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.where(np.isinf(sl) & np.isfinite(ml), 0.0, ml / sl)
+    ratio = ratio[~np.isnan(ratio)]
+    if len(ratio) * 2 < resamples:
+        return math.nan, math.nan
+    tail = (1.0 - confidence) / 2
+    return (float(np.quantile(ratio, tail, method="inverted_cdf")),
+            float(np.quantile(ratio, 1.0 - tail, method="inverted_cdf")))
+
+
+def bootstrap_median(values: Sequence[float], resamples: int = BOOTSTRAP,
+                     confidence: float = CONFIDENCE, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of the median of ``values`` (nan, nan if < 2)."""
+    x = np.asarray(values, dtype=float)
+    if len(x) < 2:
+        return math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    meds = np.median(x[rng.integers(0, len(x), size=(resamples, len(x)))], axis=1)
+    tail = (1.0 - confidence) / 2
+    return (float(np.quantile(meds, tail, method="inverted_cdf")),
+            float(np.quantile(meds, 1.0 - tail, method="inverted_cdf")))
+
+
+def verdict(low: float, high: float) -> str:
+    """``pays`` (interval below 1), ``does not pay`` (above 1) or ``undecided``."""
+    if high < 1.0:
+        return "pays"
+    if low > 1.0:
+        return "does not pay"
+    return "undecided"
+
+
+def pays_from(alphas: Sequence[float], pays: Sequence[bool]) -> float | None:
+    """The smallest α from which on multilevel pays at every larger α of the grid.
+
+    ``pays[i]``: whether the cell at ``alphas[i]`` has the verdict ``pays`` (its bootstrap
+    interval lies below 1, :func:`verdict`). None if it does not pay at the largest α.
+    """
+    found = None
+    for alpha, ok in sorted(zip(alphas, pays), key=lambda t: t[0], reverse=True):
+        if not ok:
+            break
+        found = alpha
+    return found
+
+
+def fit_seeds(depths: Sequence[int], per_seed: Sequence[Sequence[tuple[float, bool]]]
+              ) -> tuple[float, float, float, int, int]:
+    """Exponent over seeds: median of the complete fits and its bootstrap interval.
+
+    Parameters
+    ----------
+    depths : sequence of int
+        ``K`` values.
+    per_seed : sequence
+        Per seed, the ``(wu, reached)`` at each ``K``.
+
+    Returns
+    -------
+    (float, float, float, int, int)
+        ``(median p, low, high, complete seeds, censored seeds)``; nan without complete
+        seeds. A seed censored at some ``K`` is counted, not fitted.
+    """
+    fits = []
+    for points in per_seed:
+        if all(r for _, r in points):
+            fits.append(fit_exponent(depths, [w for w, _ in points], [True] * len(points))[0])
+    if not fits:
+        return math.nan, math.nan, math.nan, 0, len(per_seed)
+    low, high = bootstrap_median(fits)
+    return float(statistics.median(fits)), low, high, len(fits), len(per_seed) - len(fits)
+
+
+def fmt_ratio(r: float, flag: str) -> str:
+    """``0.83``, ``<0.5``, ``>2.1`` or ``—`` (neither reached)."""
+    if flag == "neither" or not math.isfinite(r):
+        return "—"
+    return f"{flag}{r:.2g}" if flag in ("<", ">") else f"{r:.2g}"
+
+
+def fmt_ci(low: float, high: float) -> str:
+    """``[0.61, 0.92]`` (∞ for an unbounded side; ``[—]`` if undetermined)."""
+    if math.isnan(low) or math.isnan(high):
+        return "[—]"
+    f = lambda v: "∞" if math.isinf(v) else f"{v:.2g}"  # noqa: E731
+    return f"[{f(low)}, {f(high)}]"
+
+
+def final_line(families: Sequence[str], kmax: int, alphas: Sequence[float],
+               ratios: dict, starts: dict, starts_no_nested: dict | None = None) -> str:
+    """The study's last line: per family the ratio at ``K = kmax`` per α and where it pays.
+
+    Returns
+    -------
+    str
+        ``depth_map K=<kmax>: <family> r(α)=5e-06:<r>,…,1e-01:<r> pays_from=<α|none>
+        [pays_from_without_nested=<α|none>]; …`` with ``r`` = best multilevel / best
+        single-level median WU to ``f*``.
+    """
+    def alpha_text(a):
+        return "none" if a is None else f"{a:.0e}"
+
+    parts = []
+    for name in families:
+        cells = ",".join(f"{a:.0e}:{fmt_ratio(*ratios[name][a])}" for a in alphas)
+        text = f"{name} r(α)={cells} pays_from={alpha_text(starts[name])}"
+        if starts_no_nested is not None:
+            text += f" pays_from_without_nested={alpha_text(starts_no_nested[name])}"
+        parts.append(text)
+    return f"depth_map K={kmax}: " + "; ".join(parts)
+
+
+# -- running -----------------------------------------------------------------------------
+
+def _spec(problem: str, solver: str, seed: int, scale: Scale):
+    from ml2bench.runner.spec import RunSpec
+
+    return RunSpec(problem=problem, solver=solver, seed=seed, budget=scale.budget,
+                   checkpoint_every=scale.checkpoint_every, stop_at_target=False,
+                   threads=1)
+
+
+def _sweep(specs, out: Path, jobs: int, executor=None) -> dict:
+    """Run ``specs`` (cached in ``out``) and return ``{spec: rows or None}``."""
+    from ml2bench.runner.store import ResultsStore
+    from ml2bench.runner.sweep import prepare_all, run_sweep
+
+    report = run_sweep(specs, str(out), jobs=jobs, progress=False, executor=executor)
+    if report.failed:
+        print(f"depth_scaling: failed runs: {report.failed}", file=sys.stderr)
+    frame = ResultsStore(out).load_runs()
+    runs = {rid: rows.sort_values("step") for rid, rows in frame.groupby("run_id")}
+    ids = prepare_all(specs, jobs)
+    return {spec: runs.get(p.run_id) for spec, p in zip(specs, ids)}
+
+
+def _train_size(name: str, scale: Scale) -> int:
+    from ml2bench.problems.registry import make_task
+
+    return make_task(problem_label(name, scale.depths[0], scale.alphas[0], scale), 0).num_train
+
+
+def _entropy(name: str, scale: Scale, seed: int) -> float:
+    from ml2bench.problems.registry import make_task
+
+    task = make_task(problem_label(name, scale.depths[0], scale.alphas[0], scale), seed)
+    return constant_predictor_loss(task.train[1].tolist())
+
+
+def plan(scale: Scale, seeds: int, families: Sequence[str] = FAMILIES) -> dict:
+    """Labels of every cell: ``{(family, α, K): label}`` and the data facts per family."""
+    cells, train = {}, {}
+    for name in families:
+        train[name] = _train_size(name, scale)
+        for alpha in scale.alphas:
+            for k in scale.depths:
+                cells[(name, alpha, k)] = problem_label(name, k, alpha, scale, train[name])
+    return {"cells": cells, "train": train}
+
+
+def run_specs(scale: Scale, seeds: int, cells: dict) -> dict:
+    """``{(family, α, K, solver_key, seed): RunSpec}`` of the map."""
+    return {(name, alpha, k, key, seed): _spec(label, SOLVERS[key], seed, scale)
+            for (name, alpha, k), label in cells.items() for key in SOLVERS
+            for seed in range(seeds)}
+
+
+def seconds_per_wu(label: str, repeats: int = 3) -> float:
+    """Measured seconds of one WU (a full-batch forward + backward of the finest level's
+    objective, one thread) on ``label``, seed 0: the best of ``repeats``."""
+    from ml2bench.problems.registry import make_task
+
+    task = make_task(label, 0)
+    model = task.model
+    best = math.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        loss = task.objective(model, task.train)
+        loss.backward()
+        best = min(best, time.perf_counter() - start)
+        model.zero_grad(set_to_none=True)
+    return best
+
+
+def overhead_factor(frames: Sequence, s_wu: dict) -> float:
+    """Σ(solver + evaluation seconds) / Σ(WU · seconds per WU) over finished runs: the
+    cost of a run relative to its WU (solver algebra, evaluations, rows)."""
+    num = den = 0.0
+    for label, rows in frames:
+        if rows is None or label not in s_wu:
+            continue
+        last = rows.iloc[-1]
+        num += float(last["time_s"]) + float(last["eval_time_s"])
+        den += float(last["work_units"]) * s_wu[label]
+    return num / den if den else math.nan
+
+
+def measure_factor(scale: Scale, family: str, folder: Path, budget: float = 10.0) -> float:
+    """Run cost per WU-second, measured: every solver of the study once (seed 0) on
+    ``family`` at the smallest ``K`` and the middle α for ``budget`` WU with the scale's
+    row spacing, through the runner into ``folder``; :func:`overhead_factor` of those
+    runs, with ``s_WU`` measured in the same process."""
+    alpha = scale.alphas[len(scale.alphas) // 2]
+    label = problem_label(family, scale.depths[0], alpha, scale, _train_size(family, scale))
+    short = replace(scale, budget=budget)
+    specs = [_spec(label, solver, 0, short) for solver in SOLVERS.values()]
+    frames = _sweep(specs, folder, 1)
+    return overhead_factor([(label, frames[spec]) for spec in specs],
+                           {label: seconds_per_wu(label)})
+
+
+def estimate_cost(scale: Scale, seeds: int, families: Sequence[str] = FAMILIES,
+                  factor: float | None = None) -> dict:
+    """CPU time of a scale: ``Σ_runs budget · s_WU(family, K) · factor``.
+
+    ``s_WU`` is measured per family and ``K`` (:func:`seconds_per_wu`, at the middle α);
+    ``factor``, the run cost per WU-second (solver algebra, evaluations, rows), is
+    measured by :func:`measure_factor` (short runs of every solver on the first family)
+    unless given. Returns ``{"runs", "cpu_hours", "seconds_per_wu": {(family, K): s},
+    "factor"}``.
+    """
+    import tempfile
+
+    if factor is None:
+        with tempfile.TemporaryDirectory() as folder:
+            factor = measure_factor(scale, families[0], Path(folder))
+    alpha = scale.alphas[len(scale.alphas) // 2]
+    s_wu, total, runs = {}, 0.0, 0
+    for name in families:
+        train = _train_size(name, scale)
+        for k in scale.depths:
+            s_wu[(name, k)] = seconds_per_wu(problem_label(name, k, alpha, scale, train))
+            n = len(scale.alphas) * len(SOLVERS) * seeds
+            runs += n
+            total += n * scale.budget * s_wu[(name, k)] * factor
+    return {"runs": runs, "cpu_hours": total / 3600.0, "seconds_per_wu": s_wu,
+            "factor": factor}
+
+
+def level_diagnostics(cells: dict, scale: Scale, families: Sequence[str]) -> list[dict]:
+    """Fraction of RMTR cycles visiting each level, largest ``K``, middle α, seed 0.
+
+    Replays (:func:`ml2bench.studies.level_replay.replay_levels`) every variant of
+    :data:`DIAGNOSTIC_SOLVERS` up to ``target_wu`` WU.
+
+    Returns
+    -------
+    list of dict
+        ``{"family", "alpha", "variant", "rates": [per level], "cycles"}``.
+    """
+    from ml2bench.studies.level_replay import replay_levels
+
+    kmax, alpha = scale.depths[-1], scale.alphas[len(scale.alphas) // 2]
+    rows = []
+    for name in families:
+        for variant, solver in DIAGNOSTIC_SOLVERS.items():
+            levels = replay_levels(cells[(name, alpha, kmax)], solver, scale.target_wu)
+            rows.append({"family": name, "alpha": alpha, "variant": variant,
+                         "rates": [lv["cycles_visited"] for lv in levels],
+                         "skipped_region": sum(lv["skipped_region"] for lv in levels),
+                         "skipped_kappa": sum(lv["skipped_kappa"] for lv in levels),
+                         "cycles": levels[0]["cycles"]})
+    return rows
+
+
+def run_study(scale: str, out: Path, seeds: int | None = None, jobs: int = 1, *,
+              executor=None, depths: Sequence[int] | None = None,
+              alphas: Sequence[float] | None = None,
+              families: Sequence[str] | None = None, results: Path | None = None,
+              diagnostics: bool = True) -> dict:
+    """Run the depth-scaling map and print its tables, summary and last line.
 
     Parameters
     ----------
     scale : {"quick", "full"}
-        ``quick``: ``K = 17, 33, 65``, 400 training points, 90 WU; ``full``: ``K`` up to
-        257, the problems' default data, 200 WU (see :data:`SCALES`).
+        :data:`SCALES`.
     out : Path
-        Results folder (runs are cached there; the figure is written there).
+        Runs folder (cached there).
     seeds : int or None
-        Seeds per configuration (None: the scale's, 2).
+        Seeds per cell (None: the scale's).
     jobs : int
         Parallel runs.
+    executor : Executor, str or None
+        Where runs execute (:mod:`ml2bench.runner.executors`; None: the pool).
+    depths, alphas, families : sequences or None
+        Subsets of the scale's axes (None: all); the output says which were run.
+    results : Path or None
+        Folder of the figure ``depth_scaling_<scale>.png`` and the Markdown summary
+        ``depth_scaling_<scale>.md`` (None: ``out``).
+    diagnostics : bool
+        Whether to replay the RMTR level diagnostics.
 
     Returns
     -------
     dict
-        ``exponents`` ``{solver_key: p}`` (median over problems, α and seeds),
-        ``exponent_spread`` ``{solver_key: (min, max)}``, ``exponent_flags``,
-        ``wu`` ``{solver_key: {K: WU}}`` (geometric mean over problems and α of the seed
-        medians; ∞ if any is censored), ``alpha`` (the α values per problem),
-        ``hess_max``, ``targets``, ``cases`` (per case: exponents, flags, WU table),
-        ``depth_exponent_tr``, ``depth_exponent_rmtr``,
-        ``wu_ratio_tr_over_rmtr_at_max_depth``, ``diagnostics``, ``figure``,
+        ``exponents`` ``{solver_key: p}`` (median over families, α and complete seeds),
+        ``wu`` ``{solver_key: {K: WU}}`` (geometric mean over families and α of the
+        censored seed medians; ∞ if any is censored), ``map`` ``{family: {α: {K: cell}}}``,
+        ``targets``, ``pays_from``, ``diagnostics``, ``figure``, ``markdown``,
         ``final_line``, ``wall_s``.
     """
     start = time.perf_counter()
     config = SCALES[scale]
+    config = replace(config, depths=tuple(depths or config.depths),
+                     alphas=tuple(sorted(alphas or config.alphas)))
     n_seeds = config.seeds if seeds is None else seeds
+    families = tuple(families or FAMILIES)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    results = Path(results) if results is not None else out
     torch.set_num_threads(1)
 
-    alphas = choose_alphas(config)
-    k0 = config.depths[0]
-    cases = {}
-    for name in PROBLEMS:
-        n_train = _train_size(name, config)
-        for index, alpha in enumerate(alphas[name]["alphas"]):
-            cases[_case_name(name, alpha)] = {
-                "problem": name, "alpha": alpha, "alpha_index": index,
-                "labels": {k: problem_label(name, k, alpha, config, n_train)
-                           for k in config.depths}}
-    # the target rule: adam's train loss after target_wu WU on the smallest K, seed 0
-    adam = {case: _spec(info["labels"][k0], SOLVERS["adam"], 0, config)
-            for case, info in cases.items()}
-    rows = _sweep(list(adam.values()), out, jobs)
-    for case, spec in adam.items():
-        frame = rows[spec]
-        hit = frame[frame["work_units"] >= config.target_wu]
-        cases[case]["target"] = float(hit["train_loss"].iloc[0] if len(hit)
-                                      else frame["train_loss"].iloc[-1])
+    planned = plan(config, n_seeds, families)
+    cells = planned["cells"]
+    specs = run_specs(config, n_seeds, cells)
+    print(f"depth_scaling ({scale}): families {', '.join(families)} (held out: {HELD_OUT}); "
+          f"K = {', '.join(map(str, config.depths))}; α = "
+          f"{', '.join(f'{a:g}' for a in config.alphas)}; weight decay {WEIGHT_DECAY:g}; "
+          f"{n_seeds} seeds; budget {config.budget:g} WU; {len(specs)} runs; full batch, "
+          "torch threads = 1")
+    frames = _sweep(list(specs.values()), out, jobs, executor)
 
-    specs = {(case, key, k, seed): _spec(info["labels"][k], label, seed, config)
-             for case, info in cases.items() for key, label in SOLVERS.items()
-             for k in config.depths for seed in range(n_seeds)}
-    rows = _sweep(list(specs.values()), out, jobs)
-    results = {case: {key: {k: [] for k in config.depths} for key in SOLVERS} for case in cases}
-    for (case, key, k, seed), spec in specs.items():
-        frame = rows[spec]
-        if frame is None or frame["status"].iloc[-1] == "failed":
-            results[case][key][k].append((config.budget, False))
+    k0, kmax = config.depths[0], config.depths[-1]
+    entropy = {(name, s): _entropy(name, config, s) for name in families
+               for s in range(n_seeds)}
+    targets = {}
+    for name in families:
+        for alpha in config.alphas:
+            losses = []
+            for s in range(n_seeds):
+                rows = frames[specs[(name, alpha, k0, REFERENCE, s)]]
+                if rows is None or not len(rows):
+                    continue  # a failed reference run: the median over the others
+                hit = rows[rows["work_units"] >= config.target_wu]
+                losses.append(float(hit["train_loss"].iloc[0] if len(hit)
+                                    else rows["train_loss"].iloc[-1]))
+            targets[(name, alpha)] = target_from_seeds(losses) if losses else math.nan
+
+    # per run: WU and wall time to f*, reached, trivial
+    outcome = {}
+    for key, spec in specs.items():
+        name, alpha, k, solver, s = key
+        rows = frames[spec]
+        if rows is None or not len(rows):  # never ran: censored at the budget
+            outcome[key] = (config.budget, False, math.nan, False)
             continue
-        results[case][key][k].append(
-            wu_to_target(frame["work_units"].tolist(), frame["train_loss"].tolist(),
-                         cases[case]["target"]))
+        # a failed run counts up to its last row (reached f* before, or censored there)
+        wu, reached = wu_to_target(rows["work_units"].tolist(), rows["train_loss"].tolist(),
+                                   targets[(name, alpha)])
+        wall = float(rows.loc[rows["work_units"] >= wu, "time_s"].iloc[0]) if reached \
+            else float(rows["time_s"].iloc[-1])
+        final = rows["train_loss"].dropna()
+        trivial = bool(len(final)) and is_trivial(float(final.iloc[-1]), entropy[(name, s)])
+        outcome[key] = (wu, reached, wall, trivial)
 
-    # exponents per case and pooled
-    per_case, pooled = {}, {key: ([], []) for key in SOLVERS}
-    for case in cases:
-        per_case[case] = {}
-        for key in SOLVERS:
-            fits = []
-            for seed in range(n_seeds):
-                pts = [results[case][key][k][seed] for k in config.depths]
-                fits.append(fit_exponent(config.depths, [w for w, _ in pts],
-                                         [r for _, r in pts]))
-            per_case[case][key] = combine([p for p, _ in fits], [f for _, f in fits])
-            pooled[key][0].extend(p for p, _ in fits)
-            pooled[key][1].extend(f for _, f in fits)
-    summary = {key: combine(*pooled[key]) for key in SOLVERS}
+    def runs_of(name, alpha, k, key):
+        return [outcome[(name, alpha, k, key, s)] for s in range(n_seeds)]
 
-    wu = {}
+    grid = {}
+    for name in families:
+        grid[name] = {}
+        for alpha in config.alphas:
+            grid[name][alpha] = {}
+            for k in config.depths:
+                wu_runs = {key: [(w, r) for w, r, _, _ in runs_of(name, alpha, k, key)]
+                           for key in SOLVERS}
+                ratio = cell_ratio(wu_runs, config.budget)
+                low, high = bootstrap_ratio(wu_runs)
+                rest = without(wu_runs, "nested")
+                grid[name][alpha][k] = {
+                    "ratio": ratio, "ci": (low, high), "best": best_solvers(wu_runs),
+                    "ratio_no_nested": cell_ratio(rest, config.budget),
+                    "ci_no_nested": bootstrap_ratio(rest),
+                    "verdict": "neither reaches f*" if ratio[1] == "neither"
+                    else verdict(low, high),
+                    "wu": {key: censored_median(v) for key, v in wu_runs.items()},
+                    "wall": {key: censored_median([(t, r) for _, r, t, _ in
+                                                   runs_of(name, alpha, k, key)])
+                             for key in SOLVERS},
+                    "reached": {key: sum(r for _, r, _, _ in runs_of(name, alpha, k, key))
+                                for key in SOLVERS},
+                    "trivial": {key: sum(t for _, _, _, t in runs_of(name, alpha, k, key))
+                                for key in SOLVERS}}
+
+    # exponents per family × α × solver, and pooled
+    exps, pooled = {}, {key: [] for key in SOLVERS}
+    for name in families:
+        for alpha in config.alphas:
+            for key in SOLVERS:
+                per_seed = [[outcome[(name, alpha, k, key, s)][:2] for k in config.depths]
+                            for s in range(n_seeds)]
+                exps[(name, alpha, key)] = fit_seeds(config.depths, per_seed)
+                for points in per_seed:
+                    if len(config.depths) > 1 and all(r for _, r in points):
+                        pooled[key].append(fit_exponent(config.depths, [w for w, _ in points],
+                                                        [True] * len(points))[0])
+    exponents = {key: (statistics.median(v) if v else math.nan) for key, v in pooled.items()}
+    wu_mean = {}
     for key in SOLVERS:
-        wu[key] = {}
+        wu_mean[key] = {}
         for k in config.depths:
-            meds = [_median_point(results[case][key][k]) for case in cases]
-            wu[key][k] = (math.exp(statistics.fmean(math.log(w) for w, _ in meds))
-                          if all(ok for _, ok in meds) else math.inf)
+            meds = [grid[n][a][k]["wu"][key] for n in families for a in config.alphas]
+            wu_mean[key][k] = (math.exp(statistics.fmean(math.log(w) for w, _ in meds))
+                               if all(ok for _, ok in meds) else math.inf)
 
-    kmax = config.depths[-1]
-    logs, ratio_notes = [], []
-    for case in cases:
-        a = _median_point(results[case][HEADLINE["tr"]][kmax])
-        b = _median_point(results[case][HEADLINE["rmtr"]][kmax])
-        if not a[1] and not b[1]:
-            ratio_notes.append(f"{case}: neither reaches f* (left out)")
-            continue
-        mark = "≥" if not a[1] else ("≤" if not b[1] else "")
-        ratio_notes.append(f"{case}: {mark}{a[0] / b[0]:.3g}")
-        logs.append(math.log(a[0] / b[0]))
-    ratio = math.exp(statistics.fmean(logs)) if logs else math.nan
+    ratios_kmax = {n: {a: grid[n][a][kmax]["ratio"] for a in config.alphas} for n in families}
+    starts = {n: pays_from(config.alphas, [grid[n][a][kmax]["verdict"] == "pays"
+                                           for a in config.alphas]) for n in families}
+    starts_rest = {n: pays_from(config.alphas,
+                                [verdict(*grid[n][a][kmax]["ci_no_nested"]) == "pays"
+                                 for a in config.alphas]) for n in families}
 
-    _print_tables(config, alphas, cases, results, per_case, summary, n_seeds)
-    diagnostics = level_diagnostics(cases, config, results)
-    _print_diagnostics(diagnostics)
-    figure = plot(out / "depth_scaling.png", cases, config.depths, results, config.budget)
-    print("\nWU(tr)/WU(rmtr) at K = %d per case (≥/≤: censored side at its budget): %s"
-          % (kmax, "; ".join(ratio_notes)))
-    print(f"figure: {figure}")
-    line = final_line(summary[HEADLINE["tr"]][0], summary[HEADLINE["rmtr"]][0], ratio)
+    hess = {name: measure_hess_max(problem_label(name, k0, config.alphas[0], config,
+                                                 planned["train"][name]))
+            for name in families}
+    _print_tables(config, families, n_seeds, grid, targets, entropy, exps, hess)
+    summary = _print_summary(config, families, grid, exponents)
+    diag = level_diagnostics(cells, config, families) if diagnostics else []
+    _print_diagnostics(diag)
+    print("\nConclusions:")
+    for sentence in conclusions(config, families, n_seeds, grid, diag):
+        print(f"  - {sentence}")
+    results.mkdir(parents=True, exist_ok=True)
+    figure = plot_map(results / f"depth_scaling_{scale}.png", config, families, grid)
+    line = final_line(families, kmax, config.alphas, ratios_kmax, starts, starts_rest)
     wall = time.perf_counter() - start
+    run_seconds = sum(float(rows["time_s"].iloc[-1]) + float(rows["eval_time_s"].iloc[-1])
+                      for rows in frames.values() if rows is not None)
+    markdown = write_markdown(results / f"depth_scaling_{scale}.md", scale, config, families,
+                              n_seeds, grid, targets, summary, exps, diag, starts, line,
+                              figure, len(specs), run_seconds)
+    print(f"\nruns: {run_seconds / 60:.1f} min summed over the {len(specs)} runs (solver and "
+          f"evaluation clocks, from the store; cached runs included); this invocation "
+          f"{wall / 60:.1f} min wall")
+    print("full scale: `python benchmarks/depth_scaling.py --estimate` prints its cost, "
+          "`--executor local|slurm` runs it")
+    print(f"figure: {figure}\nsummary: {markdown}")
     print(f"depth_scaling: total wall time {wall:.0f} s", file=sys.stderr)
     print(line)
-    return {
-        "exponents": {key: s[0] for key, s in summary.items()},
-        "exponent_spread": {key: (s[1], s[2]) for key, s in summary.items()},
-        "exponent_flags": {key: s[3] for key, s in summary.items()},
-        "wu": wu,
-        "alpha": sorted({a for info in alphas.values() for a in info["alphas"]}),
-        "alpha_by_problem": {name: info["alphas"] for name, info in alphas.items()},
-        "hess_max": {name: info["hess_max"] for name, info in alphas.items()},
-        "targets": {case: info["target"] for case, info in cases.items()},
-        "cases": {case: {"exponents": {key: v[0] for key, v in per_case[case].items()},
-                         "flags": {key: v[3] for key, v in per_case[case].items()},
-                         "wu": {key: {k: _median_point(results[case][key][k])
-                                      for k in config.depths} for key in SOLVERS}}
-                  for case in cases},
-        "depth_exponent_tr": summary[HEADLINE["tr"]][0],
-        "depth_exponent_rmtr": summary[HEADLINE["rmtr"]][0],
-        "wu_ratio_tr_over_rmtr_at_max_depth": ratio,
-        "diagnostics": diagnostics,
-        "figure": str(figure),
-        "final_line": line,
-        "wall_s": wall,
-    }
+    return {"exponents": exponents, "wu": wu_mean, "map": grid,
+            "targets": {f"{n}@α={a:g}": t for (n, a), t in targets.items()},
+            "pays_from": starts, "diagnostics": diag, "figure": str(figure),
+            "markdown": str(markdown), "final_line": line, "wall_s": wall}
 
 
-def _print_tables(config, alphas, cases, results, per_case, summary, n_seeds) -> None:
+def conclusions(config: Scale, families: Sequence[str], n_seeds: int, grid: dict,
+                diag: Sequence[dict]) -> list[str]:
+    """The study's conclusions as sentences, each naming its families, weights, K range
+    and seed count (numbers from this run only).
+
+    Per family: the α where multilevel pays / does not pay at the largest ``K`` (by the
+    bootstrap interval). Across families: per α, whether the verdict at the largest
+    ``K`` holds on every family or on which ones only. RMTR: the fraction of cycles that
+    visit the coarsest level per region.
+    """
+    kmax, krange = config.depths[-1], f"K = {config.depths[0]}…{config.depths[-1]}"
+    basis = f"{n_seeds} seeds per cell, {CONFIDENCE:.0%} bootstrap intervals over seeds"
+    lines = []
+    for name in families:
+        cells = {a: grid[name][a][kmax] for a in config.alphas}
+        parts = []
+        for what in ("pays", "does not pay", "undecided", "neither reaches f*"):
+            hit = [a for a, c in cells.items() if c["verdict"] == what]
+            if hit:
+                parts.append(f"{what} at α = " + ", ".join(
+                    f"{a:g} (r = {fmt_ratio(*cells[a]['ratio'])} {fmt_ci(*cells[a]['ci'])})"
+                    for a in hit))
+        winners = sorted({c["best"][0] for c in cells.values() if "best" in c})
+        lines.append(f"{name}{' (held out)' if name == HELD_OUT else ''}, K = {kmax} "
+                     f"(of {krange}), {basis}: multilevel " + "; ".join(parts)
+                     + (f" (best multilevel solver: {', '.join(winners)})" if winners else "")
+                     + ".")
+        if all("ratio_no_nested" in c for c in cells.values()):
+            pays = [a for a, c in cells.items()
+                    if verdict(*c["ci_no_nested"]) == "pays"]
+            lines.append(f"{name}, K = {kmax}, without nested ({basis}): multilevel pays at "
+                         + (", ".join(f"α = {a:g} (r = {fmt_ratio(*cells[a]['ratio_no_nested'])}"
+                                      f" {fmt_ci(*cells[a]['ci_no_nested'])})" for a in pays)
+                            or "no α of the grid") + ".")
+    for alpha in config.alphas:
+        pays = [n for n in families if grid[n][alpha][kmax]["verdict"] == "pays"]
+        if pays and len(pays) < len(families):
+            lines.append(f"At α = {alpha:g}, K = {kmax}, multilevel pays on {', '.join(pays)} "
+                         f"only (not on {', '.join(n for n in families if n not in pays)}); "
+                         f"{basis}.")
+        elif pays:
+            lines.append(f"At α = {alpha:g}, K = {kmax}, multilevel pays on all "
+                         f"{len(families)} families ({', '.join(families)}); {basis}.")
+    for r in diag:
+        if r["variant"] in ("ball", "prolongated", "box"):
+            lines.append(f"RMTR region {r['variant']} on {r['family']} (α = {r['alpha']:g}, "
+                         f"K = {kmax}, seed 0, {r['cycles']} cycles): visits the coarsest "
+                         f"level in {r['rates'][-1]:.0%} of cycles and level 2 in "
+                         f"{r['rates'][min(2, len(r['rates']) - 1)]:.0%}; of the recursions "
+                         f"not made, {r['skipped_region']:.0f} found the region used up and "
+                         f"{r['skipped_kappa']:.0f} failed the κ_g test.")
+    return lines
+
+
+# -- output ------------------------------------------------------------------------------
+
+def _fmt_wu(point: tuple[float, bool]) -> str:
+    w, ok = point
+    return f"{w:.3g}" if ok else f"≥{w:.3g}"
+
+
+def _print_tables(config, families, n_seeds, grid, targets, entropy, exps, hess) -> None:
     k0 = config.depths[0]
-    print(f"depth_scaling: K = {', '.join(map(str, config.depths))}, {n_seeds} seeds, "
-          f"budget {config.budget:g} WU, full batch, torch threads = 1")
-    for name, info in alphas.items():
-        curv = "; ".join(f"K={k}: {c[0]:.3g} / {c[1]:.3g}" for k, c in info["curvature"].items())
-        print(f"{name}: hess_max(data, K={k0}, seed 0, x0) = {info['hess_max']:.4g}; "
-              f"α = {info['alphas'][0]:.2g} / {info['alphas'][1]:.2g}; "
-              f"λmax(α∇²R) α₁ / α₂: {curv}")
-    for case, info in cases.items():
-        print(f"\n{case}: f* = {info['target']:.4g} (adam at {config.target_wu:g} WU, K={k0}, "
-              f"seed 0); median WU to f* over seeds (≥: censored), reached/seeds, exponent p "
-              f"median [min, max]")
-        head = " ".join(f"{'K=' + str(k):>12s}" for k in config.depths)
-        print(f"  {'solver':17s} {head} {'p':>8s} {'spread':>16s}")
-        for key in SOLVERS:
-            cells = []
+    for name in families:
+        ent = statistics.fmean(entropy[(name, s)] for s in range(n_seeds))
+        curv = "; ".join(f"α={a:g}: " + "/".join(
+            f"{regulariser_curvature(a, k) / hess[name]:.2g}" for k in config.depths)
+            for a in config.alphas)
+        print(f"\n{name}{' (held out)' if name == HELD_OUT else ''}: constant-predictor "
+              f"loss H = {ent:.4g} (mean over seeds); hess_max(data, K={k0}, seed 0, x0) = "
+              f"{hess[name]:.3g}; λmax(α∇²R)/hess_max at K = "
+              f"{'/'.join(map(str, config.depths))}: {curv}")
+        for alpha in config.alphas:
+            f_star = targets[(name, alpha)]
+            flag = " — AT THE CONSTANT PREDICTOR" if is_trivial(f_star, ent) else ""
+            print(f"  α = {alpha:g}: f* = {f_star:.4g} (median over {n_seeds} seeds of "
+                  f"{REFERENCE} at {config.target_wu:g} WU, K={k0}){flag}")
+            head = " ".join(f"{'K=' + str(k):>22s}" for k in config.depths)
+            print(f"    {'solver':17s} {head} {'p [90% CI] (censored seeds)':>30s}")
+            for key in SOLVERS:
+                cells = []
+                for k in config.depths:
+                    c = grid[name][alpha][k]
+                    triv = f" t{c['trivial'][key]}" if c["trivial"][key] else ""
+                    cells.append(f"{_fmt_wu(c['wu'][key])} WU {_fmt_wu(c['wall'][key])}s "
+                                 f"{c['reached'][key]}/{n_seeds}{triv}")
+                p, lo, hi, done, cens = exps[(name, alpha, key)]
+                expo = "—" if math.isnan(p) else f"{p:.2f} {fmt_ci(lo, hi)}"
+                print(f"    {key:17s} " + " ".join(f"{c:>22s}" for c in cells)
+                      + f" {expo + f' ({cens})':>30s}")
+    print("\n(cells: median WU to f* and median wall seconds to f* over seeds, ≥ censored; "
+          "reached/seeds; tN: N runs ended at the constant predictor's loss)")
+
+
+def _print_summary(config, families, grid, exponents) -> dict:
+    print("\nMAP: r = best multilevel / best single-level median WU to f* "
+          f"[{CONFIDENCE:.0%} bootstrap CI over seeds]; <, >: a censored side at its budget")
+    summary = {"pays": [], "does not pay": [], "undecided": [], "neither reaches f*": []}
+    for name in families:
+        print(f"  {name}{' (held out)' if name == HELD_OUT else ''}:")
+        print(f"    {'α':>8s} " + " ".join(f"{'K=' + str(k):>40s}" for k in config.depths))
+        for alpha in config.alphas:
+            row = []
             for k in config.depths:
-                w, ok = _median_point(results[case][key][k])
-                hits = sum(r for _, r in results[case][key][k])
-                cells.append(f"{_fmt(w, '' if ok else 'censored')} ({hits}/{n_seeds})")
-            p, lo, hi, flag = per_case[case][key]
-            print(f"  {key:17s} " + " ".join(f"{c:>12s}" for c in cells)
-                  + f" {_fmt(p, flag):>8s} {'[' + _fmt(lo) + ', ' + _fmt(hi) + ']':>16s}")
-    print("\nexponent p over problems × α × seeds: median [min, max] (≥: lower bound from "
-          "censored deep runs; ~: mixed censoring; —: never reached)")
-    for key, (p, lo, hi, flag) in summary.items():
-        print(f"  {key:17s} p = {_fmt(p, flag):>7s}  [{_fmt(lo)}, {_fmt(hi)}]")
+                c = grid[name][alpha][k]
+                row.append(f"{fmt_ratio(*c['ratio'])} {fmt_ci(*c['ci'])} "
+                           f"{c['best'][0]}/{c['best'][1]}")
+                summary[c["verdict"]].append((name, alpha, k))
+            print(f"    {alpha:8.0e} " + " ".join(f"{x:>40s}" for x in row))
+            print(f"    {'':8s} " + " ".join(
+                f"{'without nested: ' + fmt_ratio(*grid[name][alpha][k]['ratio_no_nested']):>40s}"
+                for k in config.depths))
+    for what, items in summary.items():
+        text = ", ".join(f"{n} α={a:g} K={k}" for n, a, k in items) or "none"
+        print(f"  multilevel {what} ({len(items)} cells): {text}")
+    print("  pooled exponents p (median over families × α × complete seeds): "
+          + ", ".join(f"{k} {v:.2f}" for k, v in exponents.items() if math.isfinite(v)))
+    return summary
 
 
 def _print_diagnostics(rows: list[dict]) -> None:
-    print("\nRMTR per-level diagnostics (deepest K, seed 0, run to f* or the budget):")
-    print(f"  {'case':28s} {'region':17s} {'lvl':>3s} {'K_l':>4s} {'WU share':>8s} "
-          f"{'cycles here':>11s} {'smooth decr.':>12s} {'corr. decr.':>11s} {'coarse acc.':>11s}")
+    if not rows:
+        return
+    print("\nRMTR: fraction of cycles visiting each level (largest K, seed 0, up to the "
+          "target WU):")
     for r in rows:
-        print(f"  {r['case']:28s} {r['solver']:17s} {r['level']:3d} {r['blocks']:4d} "
-              f"{r['wu_share']:8.2f} {r['cycles_reached']:11.2f} {r['smooth_decrease']:12.3g} "
-              f"{r['correction_decrease']:11.3g} {r['coarse_accepted']:>11s}")
+        rates = " ".join(f"l{i}={v:.2f}" for i, v in enumerate(r["rates"]))
+        print(f"  {r['family']:16s} α={r['alpha']:<7g} {r['variant']:27s} {rates} "
+              f"({r['cycles']} cycles; recursions skipped: {r['skipped_region']:.0f} region "
+              f"used up, {r['skipped_kappa']:.0f} κ_g test)")
+
+
+def plot_map(path: Path, config: Scale, families: Sequence[str], grid: dict) -> Path:
+    """The map: per family a panel of ``log₂ r`` over α (x) × K (y).
+
+    Blue: multilevel cheaper; red: dearer; grey: neither reaches ``f*``. Each cell is
+    annotated with ``r`` (``<``/``>`` for bounds) and marked ``*`` where the bootstrap
+    interval excludes 1.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(families), figsize=(4.2 * len(families), 3.6),
+                             squeeze=False)
+    image = None
+    for ax, name in zip(axes[0], families):
+        values = np.full((len(config.depths), len(config.alphas)), np.nan)
+        for i, k in enumerate(config.depths):
+            for j, a in enumerate(config.alphas):
+                c = grid[name][a][k]
+                r, flag = c["ratio"]
+                if flag != "neither":
+                    values[i, j] = math.log2(r)
+                mark = "*" if c["verdict"] in ("pays", "does not pay") else ""
+                ax.text(j, i, fmt_ratio(r, flag) + mark, ha="center", va="center", fontsize=7)
+        ax.set_facecolor("0.85")
+        image = ax.imshow(np.clip(values, -3, 3), cmap="coolwarm", vmin=-3, vmax=3,
+                          origin="lower", aspect="auto")
+        ax.set_xticks(range(len(config.alphas)), [f"{a:.0e}" for a in config.alphas],
+                      fontsize=7, rotation=30)
+        ax.set_yticks(range(len(config.depths)), [str(k) for k in config.depths])
+        ax.set_xlabel("smoothness weight α")
+        ax.set_ylabel("blocks K")
+        ax.set_title(name + (" (held out)" if name == HELD_OUT else ""), fontsize=9)
+    fig.colorbar(image, ax=axes[0].tolist(), label="log₂ (best ML / best SL WU)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def write_markdown(path: Path, scale: str, config: Scale, families, n_seeds, grid, targets,
+                   summary, exps, diag, starts, line, figure, runs,
+                   run_seconds=math.nan) -> Path:
+    """The Markdown summary the docs include (every number from this run)."""
+    out = [f"<!-- written by `python benchmarks/depth_scaling.py{' --quick' if config.quick else ''}`"
+           " (ml2bench.studies.depth_scaling); rerun it rather than editing -->", "",
+           f"**Scale `{scale}`**: families {', '.join(families)} ({HELD_OUT} held out); "
+           f"K = {', '.join(map(str, config.depths))}; smoothness weight α = "
+           f"{', '.join(f'{a:g}' for a in config.alphas)}; weight decay λ = {WEIGHT_DECAY:g}; "
+           f"{n_seeds} seeds per cell; budget {config.budget:g} WU; {runs} runs, "
+           f"{run_seconds / 60:.1f} min summed over the runs (their solver and evaluation "
+           "wall clocks on the measuring machine, its load included).",
+           "", f"Map value r = best multilevel / best single-level median WU to f* over seeds, "
+           f"with its {CONFIDENCE:.0%} bootstrap interval over seeds (`<`/`>`: one side "
+           "censored at the budget; — : neither reaches f*), the two best solvers "
+           "(multilevel/single level), and r without `nested` (whose 50 steps on the "
+           "5-block level are priced in finest-level WU, so its WU fall like 1/K).", ""]
+    for name in families:
+        out += [f"**{name}**{' (held out)' if name == HELD_OUT else ''}, r:", "",
+                "| α | f* | " + " | ".join(f"K = {k}" for k in config.depths) + " |",
+                "|---|---|" + "---|" * len(config.depths)]
+        for a in config.alphas:
+            cells = [f"{fmt_ratio(*grid[name][a][k]['ratio'])} {fmt_ci(*grid[name][a][k]['ci'])} "
+                     f"({grid[name][a][k]['best'][0]}/{grid[name][a][k]['best'][1]}); "
+                     f"without nested {fmt_ratio(*grid[name][a][k]['ratio_no_nested'])} "
+                     f"{fmt_ci(*grid[name][a][k]['ci_no_nested'])}"
+                     for k in config.depths]
+            out.append(f"| {a:g} | {targets[(name, a)]:.4g} | " + " | ".join(cells) + " |")
+        start = starts[name]
+        out += ["", f"{name}: multilevel pays (interval below 1) at K = {config.depths[-1]} "
+                + ("at no α of the grid up to the largest." if start is None else
+                   f"at every α of the grid from α = {start:g} on."), ""]
+    for what, items in summary.items():
+        text = ", ".join(f"{n} α={a:g} K={k}" for n, a, k in items) or "none"
+        out.append(f"- multilevel **{what}** ({len(items)} cells): {text}")
+    out += ["", "Conclusions (generated from the numbers above):", ""]
+    out += [f"- {line}" for line in conclusions(config, families, n_seeds, grid, diag)]
+    out += ["", "Trivial runs (final train loss within "
+            f"{TRIVIAL_TOL:.0%} of the constant predictor's loss), summed over K and seeds:", ""]
+    any_trivial = False
+    for name in families:
+        for a in config.alphas:
+            counts = {key: sum(grid[name][a][k]["trivial"][key] for k in config.depths)
+                      for key in SOLVERS}
+            text = ", ".join(f"{key} {c}" for key, c in counts.items() if c)
+            if text:
+                out.append(f"- {name} α={a:g}: {text}")
+                any_trivial = True
+    if not any_trivial:
+        out.append("- none")
+    out += ["", "Depth exponents p (WU ∝ K^p), median over the seeds that reached f* at every "
+            f"K, [{CONFIDENCE:.0%} bootstrap CI], (censored seeds):", "",
+            "| family | α | " + " | ".join(SOLVERS) + " |", "|---|---|" + "---|" * len(SOLVERS)]
+    for name in families:
+        for a in config.alphas:
+            cells = []
+            for key in SOLVERS:
+                p, lo, hi, _, cens = exps[(name, a, key)]
+                cells.append("—" if math.isnan(p) else f"{p:.2f} {fmt_ci(lo, hi)}"
+                             + (f" ({cens})" if cens else ""))
+            out.append(f"| {name} | {a:g} | " + " | ".join(cells) + " |")
+    if diag:
+        out += ["", f"RMTR: fraction of cycles visiting each level (K = {config.depths[-1]}, "
+                f"seed 0, α = {diag[0]['alpha']:g}, up to {config.target_wu:g} WU):", "",
+                "| family | variant | " + " | ".join(f"l{i}" for i in range(len(diag[0]["rates"])))
+                + " | skipped: region used up | skipped: κ_g |",
+                "|---|---|" + "---|" * (len(diag[0]["rates"]) + 2)]
+        for r in diag:
+            out.append(f"| {r['family']} | {r['variant']} | "
+                       + " | ".join(f"{v:.2f}" for v in r["rates"])
+                       + f" | {r['skipped_region']:.0f} | {r['skipped_kappa']:.0f} |")
+    out += ["", f"![depth map]({figure.name})", "", "Last line:", "", "```", line, "```", ""]
+    path.write_text("\n".join(out))
+    return path
+
+
+def format_estimate(scale: str, cost: dict) -> str:
+    """The lines ``--estimate`` prints: runs, CPU hours, wall hours on N cores."""
+    per = "; ".join(f"{n} K={k}: {s * 1e3:.2f} ms" for (n, k), s in cost["seconds_per_wu"].items())
+    hours = cost["cpu_hours"]
+    return (f"depth_scaling ({scale}): {cost['runs']} runs; estimated {hours:.1f} CPU-hours "
+            f"(Σ budget × seconds per WU × {cost['factor']:.2f}), i.e. {hours / 2:.1f} h on 2 "
+            f"cores, {hours / 64:.2f} h on 64 SLURM cores; seconds per WU (one thread): {per}")

@@ -4,7 +4,9 @@ The runner logs solver diagnostics only at checkpoints, so a study that wants ev
 cycle replays the run in-process with :func:`ml2bench.testing.bind` (the runner's
 iterates, bit for bit) up to a work-unit mark and sums the cycles' ``info`` entries per
 level ``l`` (see :mod:`ml2bench.solvers.rmtr`): the share of the work units spent on
-the level, the fraction of cycles that reached it (``radius_l`` finite), the decrease
+the level, the fraction of cycles that took a smoothing step on it (``radius_l``
+finite), the fraction that visited it (a smoothing step or a coarse correction from it
+tried on level ``l−1``: ``radius_l`` or ``coarse_rho_l`` finite), the decrease
 of ``h_l`` by its smoothing (``decrease_l``), the decrease of ``h_{l−1}`` by its
 accepted corrections (``correction_decrease_l``) and the corrections accepted/tried.
 """
@@ -30,9 +32,10 @@ def replay_levels(problem: str, solver: str, work_units: float, seed: int = 0) -
     -------
     list of dict
         One row per level: ``level``, ``blocks`` (None for a model without blocks),
-        ``wu_share``, ``cycles_reached``, ``smooth_decrease``, ``correction_decrease``
-        (NaN on level 0), ``accepted`` and ``tried`` (coarse corrections; 0 on level 0)
-        and ``cycles``.
+        ``wu_share``, ``cycles_reached`` (smoothed on), ``cycles_visited``,
+        ``smooth_decrease``, ``correction_decrease`` (NaN on level 0), ``skipped_region``
+        and ``skipped_kappa`` (recursions to the level not made, by reason), ``accepted``
+        and ``tried`` (coarse corrections; 0 on level 0) and ``cycles``.
     """
     from ml2bench.testing import bind
 
@@ -55,9 +58,14 @@ def replay_levels(problem: str, solver: str, work_units: float, seed: int = 0) -
             "wu_share": share / total if total else math.nan,
             "cycles_reached": sum(math.isfinite(i.get(f"radius_l{level}", math.nan))
                                   for i in infos) / cycles,
+            "cycles_visited": sum(math.isfinite(i.get(f"radius_l{level}", math.nan))
+                                  or math.isfinite(i.get(f"coarse_rho_l{level}", math.nan))
+                                  for i in infos) / cycles,
             "smooth_decrease": summed(f"decrease_l{level}"),
             "correction_decrease": summed(f"correction_decrease_l{level}") if level
             else math.nan,
+            "skipped_region": summed(f"skipped_region_l{level}"),
+            "skipped_kappa": summed(f"skipped_kappa_l{level}"),
             "accepted": summed(f"coarse_accepted_l{level}"),
             "tried": sum(math.isfinite(i.get(f"coarse_rho_l{level}", math.nan))
                          for i in infos),

@@ -180,3 +180,35 @@ def test_uniform_grid_interior_and_boundary():
         uniform_grid(1, 2, interior=False)
     with pytest.raises(ValueError):
         hammersley(0, 2)
+
+
+# --- two spirals --------------------------------------------------------------------
+
+
+def test_two_spirals_without_noise_lie_on_their_spirals():
+    from ml2bench.problems.generators import two_spirals
+
+    X, y = two_spirals(_rng(3), points_per_class=400, turns=1.5, noise=0.0)
+    assert X.shape == (800, 2) and np.array_equal(np.bincount(y), [400, 400])
+    r = np.hypot(X[:, 0], X[:, 1])
+    assert r.min() >= 0.0 and r.max() <= 1.0
+    # φ = 2π·turns·r + cπ: the angle is fixed by the radius and the class, up to 2π
+    phi = 2.0 * np.pi * 1.5 * r + np.pi * y
+    assert np.allclose(X[:, 0], r * np.cos(phi), atol=1e-12)
+    assert np.allclose(X[:, 1], r * np.sin(phi), atol=1e-12)
+
+
+def test_two_spirals_classes_are_point_reflections_and_seeded():
+    from ml2bench.problems.generators import two_spirals
+
+    a, ya = two_spirals(_rng(5), 50, noise=0.0)
+    # class 1 uses the second stream of radii: with equal radii it is −(class 0)
+    t0, t1 = np.hypot(*a[ya == 0].T), np.hypot(*a[ya == 1].T)
+    b, _ = two_spirals(_rng(5), 50, noise=0.0)
+    assert np.array_equal(a, b)
+    phi0 = 2.0 * np.pi * 1.5 * t1
+    assert np.allclose(a[ya == 1], -np.stack([t1 * np.cos(phi0), t1 * np.sin(phi0)], 1))
+    noisy, _ = two_spirals(_rng(5), 50, noise=0.03)
+    assert 0.015 < np.std(noisy - a) < 0.045  # the noise has the stated scale
+    with pytest.raises(ValueError):
+        two_spirals(_rng(), 10, turns=0.0)

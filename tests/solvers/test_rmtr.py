@@ -390,3 +390,20 @@ def test_the_default_region_is_the_published_one():
         infos = run_steps(solver, 3)
         runs.append((model_vector(task.model), str(infos), ledger.work_units))
     assert torch.equal(runs[0][0], runs[1][0]) and runs[0][1:] == runs[1][1:]
+
+
+def test_skipped_recursions_are_counted_by_their_reason():
+    """κ_g = 10⁶ fails the test ‖Rg‖ ≥ κ_g‖g‖ (‖R‖ is of order 1): level 1 is never
+    visited and each cycle counts one κ_g skip; the box region recurses in every cycle
+    and counts none."""
+    label = "peaks_resnet[quick=true,num_points=200,train_size=150,batch_size=150]"
+    _, solver, _ = bind(label, "rmtr[subproblem=lsr1,kappa_g=1e6]")
+    infos = run_steps(solver, 3)
+    for info in infos:
+        assert info["skipped_kappa_l1"] == 1.0 and info["skipped_region_l1"] == 0.0
+        assert math.isnan(info["radius_l1"])  # level 1 never visited
+    _, solver, _ = bind(label, "rmtr[subproblem=lsr1,region=box]")
+    for info in run_steps(solver, 3):  # the box recurses to every level in every cycle
+        assert all(info[f"skipped_{why}_l{l}"] == 0.0 for why in ("region", "kappa")
+                   for l in (1, 2))
+        assert math.isfinite(info["radius_l2"])
