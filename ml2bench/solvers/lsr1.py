@@ -252,6 +252,12 @@ def obs_solve(
     )
 
 
+def _singular(middle: Tensor) -> bool:
+    """Whether the LU factorisation that ``torch.linalg.solve`` uses finds ``M`` exactly
+    singular in its own dtype (a zero pivot), so that no product with ``B`` is possible."""
+    return bool(torch.linalg.lu_factor_ex(middle).info.item() != 0)
+
+
 def _valid_pairs(S: Tensor, Y: Tensor, gamma: float, skip_tol: float) -> list[int]:
     """Indices of the pairs kept when the SR1 recursion is replayed from ``γI``.
 
@@ -292,8 +298,11 @@ class LSR1:
     with the current ``B`` (``≤`` rather than ``<`` so that ``y = Bs`` is skipped),
     then drops the oldest pair beyond ``memory``. Whenever the set of pairs or ``γ``
     changes other than by appending a checked pair, the remaining pairs are
-    re-validated by replaying the recursion from ``γI`` (pivots of ``M``), so that
-    ``M`` is never (numerically) singular.
+    re-validated by replaying the recursion from ``γI`` (pivots of ``M``, in float64).
+    An update after which ``M`` is still exactly singular in the working precision (its
+    LU factorisation finds a zero pivot, as can happen in float32 when the float64 pivot
+    is of the order of float32's rounding) is skipped as a whole, so that every product
+    with ``B`` stays defined.
 
     Choice of ``γ`` (``scaling``):
 
@@ -396,6 +405,7 @@ class LSR1:
             self.num_skipped += 1
             return False
         s, y = s.clone(), y.clone()
+        previous = (self._S, self._Y, self._gamma, self._psi, self._middle)
         S = s[None] if self._S is None else torch.cat([self._S, s[None]])
         Y = y[None] if self._Y is None else torch.cat([self._Y, y[None]])
         gamma = self._next_gamma(s, y)
@@ -408,6 +418,12 @@ class LSR1:
             S, Y = S[kept], Y[kept]
         self._S, self._Y = S, Y
         self._refresh()
+        if self._middle is not None and _singular(self._middle):
+            # the pivots were nonzero in float64 but M is singular in the working
+            # precision (e.g. float32): the update is skipped, as the skip rule would
+            (self._S, self._Y, self._gamma, self._psi, self._middle) = previous
+            self.num_skipped += 1
+            return False
         if stored:
             self.num_accepted += 1
         else:

@@ -362,3 +362,17 @@ def test_trust_region_with_lsr1_obs_minimises_rosenbrock(scaling):
         if float(g.norm()) < 1e-8:
             break
     assert torch.allclose(x, torch.ones(5, dtype=F64), atol=1e-6)
+
+
+def test_update_that_leaves_the_middle_matrix_singular_in_float32_is_skipped():
+    """Property: B stays defined. s = (1, 1), y = (1 + 2⁻²³, 1) passes the skip rule
+    (sᵀ(y − s) = 2⁻²³ > 1e-8‖s‖‖y − s‖) but M = sᵀy − sᵀs rounds to exactly 0 in
+    float32 (2 + 2⁻²³ is a tie that rounds to 2): the update is skipped, the memory
+    stays as it was and products with B still work."""
+    memory = LSR1(5, gamma=1.0, scaling="fixed")
+    s = torch.tensor([1.0, 1.0])
+    assert memory.update(s, torch.tensor([1.0 + 2.0**-23, 1.0])) is False
+    assert memory.num_skipped == 1 and memory.state_dict()["S"] is None
+    assert torch.equal(memory.matvec(torch.tensor([1.0, 0.0])), torch.tensor([1.0, 0.0]))
+    assert memory.update(s, torch.tensor([2.0, 1.0])) is True  # a well-posed pair still enters
+    assert torch.allclose(memory.matvec(s), torch.tensor([2.0, 1.0]))
