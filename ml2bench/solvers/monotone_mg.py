@@ -17,8 +17,8 @@ the fine iterate feasible. ``variant``:
   boundary the restricted obstacles freeze coarse corrections, so the rates deteriorate
   slowly with the number of levels (Kornhuber 1994; algorithms.md §7); but coarse
   corrections may lift nodes off the obstacle, so a contact set far from the solution's
-  is corrected on every scale (measured from ``max(ψ, 0)``: 6–9 cycles for n = 63…1023
-  in 1D; 8–15 for 31²…255² in 2D, the rate growing with the levels);
+  is corrected on every scale (from ``max(ψ, 0)``; the cycle counts and rates against
+  the grid size are claim M3's, ``ml2bench reproduce M3``);
 * ``truncated`` — the coarse functions are *truncated* at the fine nodes in
   contact (``x_q = ψ_q`` after pre-smoothing): ``P̃_0 = D P_0`` with ``D`` the diagonal
   of inactive fine nodes, ``A_1 = P̃_0ᵀA_0P̃_0`` (deeper levels by Galerkin products of
