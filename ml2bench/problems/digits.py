@@ -34,6 +34,7 @@ def standardise(train: torch.Tensor, test: torch.Tensor) -> tuple[torch.Tensor, 
 @register_family
 class DigitsCNN(ProblemFamily):
     family = "digits_cnn"
+    omitted_at_default = ("batch_overlap",)  # added after results were stored
     metric = "test_acc"
     params = {
         "channels": Param(8, "channels of the first convolution (second: twice that)", low=1),
@@ -62,4 +63,5 @@ class DigitsCNN(ProblemFamily):
                     data_loss=cross_entropy, test_metrics=classification_metrics,
                     metric=self.metric, batch_size=values["batch_size"], budget=values["budget"],
                     target=Target(self.metric, values["target"]), reg_weight=values["reg"],
-                    device=device, dtype=dtype, batch_overlap=values["batch_overlap"])
+                    device=device, dtype=dtype,
+                    batch_overlap=values.get("batch_overlap", 0.0))

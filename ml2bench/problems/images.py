@@ -107,6 +107,8 @@ def load_image_tensors(dataset: str, train_size: int, test_size: int,
 class ImageFamily(ProblemFamily):
     """Shared parts of the image families: data, availability check, task assembly."""
 
+    omitted_at_default = ("batch_overlap",)  # added after results were stored
+
     metric = "test_acc"
 
     def check_available(self, name: str, values: dict[str, Any]) -> None:
@@ -131,7 +133,7 @@ class ImageFamily(ProblemFamily):
                     metric=self.metric, batch_size=values["batch_size"], budget=values["budget"],
                     target=Target(self.metric, values["target"]), reg_weight=values["reg"],
                     device=device, dtype=dtype, info=info,
-                    batch_overlap=values["batch_overlap"])
+                    batch_overlap=values.get("batch_overlap", 0.0))
 
 
 @register_family

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from ml2bench.problems.base import BatchSampler
+from ml2bench.problems.registry import resolve_problem
 
 
 def batches(sampler, n):
@@ -45,3 +46,11 @@ def test_overlapping_batches_are_reproducible_and_full_batch_ignores_overlap():
     assert BatchSampler(60, 100, torch.Generator(), overlap=0.5).next_indices() is None
     with pytest.raises(ValueError, match="overlap must be in"):
         BatchSampler(60, 10, torch.Generator(), overlap=1.0)
+
+
+@pytest.mark.parametrize("problem", ["digits_cnn", "mnist_cnn", "cifar10_resnet"])
+def test_batch_overlap_at_its_default_is_left_out_of_the_identity(problem):
+    """Runs stored before ``batch_overlap`` existed keep their identity: at its default
+    (0, disjoint batches, the sampler's old behaviour) it is not a resolved value."""
+    assert "batch_overlap" not in resolve_problem(f"{problem}[quick=true]")[2]
+    assert resolve_problem(f"{problem}[batch_overlap=0.05]")[2]["batch_overlap"] == 0.05
