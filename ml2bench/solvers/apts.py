@@ -87,8 +87,8 @@ the all-reduce of every shared global evaluation (``[∇f; f]``: ``P + 1`` entri
 value: 1; a Hessian product: ``P``).
 
 State: distributed, each rank holds only its own subdomain's L-SR1 memory
-(:meth:`APTSBase.whole_state` gathers them on rank 0 for a checkpoint; a resumed rank
-keeps its own part).
+(:meth:`~ml2bench.solvers.base.Solver.whole_state` gathers them on rank 0 for a
+checkpoint; a resumed rank keeps its own part).
 
 References
 ----------
@@ -104,9 +104,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
 
 import torch
 from torch import Tensor
@@ -116,7 +114,7 @@ from ml2bench.decomposition import DataDecomposition, ParameterDecomposition
 from ml2bench.decomposition.base import balanced_bounds
 from ml2bench.errors import UserError
 from ml2bench.labels import Param, SearchSpace
-from ml2bench.parallel import gather_to_root, map_subdomains, owned, sum_subdomains, world
+from ml2bench.parallel import map_subdomains, sum_subdomains
 from ml2bench.parameters import load_vector, model_vector
 from ml2bench.solvers.base import Solver, register_solver
 from ml2bench.solvers.data_parallel import ShardedObjective
@@ -296,37 +294,18 @@ class APTSBase(Solver):
             info[f"local_accepted_d{d}"] = float(r.accepted)
         return info
 
-    @contextmanager
-    def whole_state(self) -> Iterator[None]:
-        """Distributed: each rank holds only its own subdomain's L-SR1 memory; for a
-        checkpoint rank 0 receives the others' (and drops them after the save)."""
-        if self.local_memories[0] is None or world()[1] == 1:
-            yield
-            return
-        own = set(owned(len(self.local_memories)))
-        states = gather_to_root([m.state_dict() if d in own else None
-                                 for d, m in enumerate(self.local_memories)])
-        try:
-            if states is not None:
-                for memory, state in zip(self.local_memories, states):
-                    memory.load_state_dict(state)
-            yield
-        finally:
-            self.keep_own_state()
+    def subdomain_states(self) -> list | None:
+        """The local L-SR1 memories' states (``None`` with the CG subproblem: no memory)."""
+        if self.local_memories[0] is None:
+            return None
+        return [memory.state_dict() for memory in self.local_memories]
 
-    def keep_own_state(self) -> None:
-        """Forget the L-SR1 memories of the subdomains other ranks compute (distributed:
-        they live there); nothing in one process."""
-        own = set(owned(len(self.local_memories)))
-        for d, memory in enumerate(self.local_memories):
-            if memory is not None and d not in own:
+    def set_subdomain_states(self, states: list) -> None:
+        for memory, state in zip(self.local_memories, states):
+            if state is None:
                 memory.reset()
-
-    def load_state_dict(self, saved: dict) -> None:
-        """Restore the whole saved state, then keep the own subdomain's part only (the
-        scatter of a distributed resume: every rank reads the same file)."""
-        super().load_state_dict(saved)
-        self.keep_own_state()
+            else:
+                memory.load_state_dict(state)
 
     def stateful_parts(self) -> dict:
         parts = super().stateful_parts()

@@ -39,6 +39,7 @@ import torch
 from ml2bench.accounting.oracle import Oracle
 from ml2bench.errors import UserError
 from ml2bench.labels import Param, ParamSet, format_label
+from ml2bench.parallel import gather_to_root, owned, world
 from ml2bench.problems.base import BatchSampler, Task
 
 #: Batch-size defaults of :meth:`Solver.make_sampler`.
@@ -224,14 +225,46 @@ class Solver:
     #: (:mod:`ml2bench.parallel`; ``subdomains`` processes).
     distributed = False
 
+    def subdomain_states(self) -> list | None:
+        """The per-subdomain part of the resumable state, one entry per subdomain (e.g.
+        local quasi-Newton memories): in a distributed run entry ``d`` lives only on the
+        rank that computes subdomain ``d``. ``None`` (the default): no such part, the
+        state is replicated on every rank."""
+        return None
+
+    def set_subdomain_states(self, states: list) -> None:
+        """Load :meth:`subdomain_states`' entries; ``None`` forgets that subdomain's
+        state (it lives on another rank)."""
+        raise NotImplementedError
+
     @contextmanager
     def whole_state(self) -> Iterator[None]:
         """Distributed runs: inside, the rank that saves (rank 0) holds the whole
-        resumable state, gathered from the ranks that own its parts (a collective on
-        entry, entered on every rank); on exit each rank again holds only its own
-        subdomain's state. Nothing to do in one process, or for a solver whose state is
-        replicated."""
-        yield
+        resumable state, its :meth:`subdomain_states` gathered from the ranks that own
+        them (a collective on entry, entered on every rank); on exit each rank again holds
+        only its own subdomain's state. Nothing to do in one process, or for a solver
+        whose state is replicated."""
+        states = self.subdomain_states()
+        if states is None or world()[1] == 1:
+            yield
+            return
+        own = set(owned(len(states)))
+        gathered = gather_to_root([s if d in own else None for d, s in enumerate(states)])
+        try:
+            if gathered is not None:
+                self.set_subdomain_states(gathered)
+            yield
+        finally:
+            self.keep_own_state()
+
+    def keep_own_state(self) -> None:
+        """Distributed: forget the subdomain states that other ranks own (the scatter
+        after a gather or a resume); nothing in one process."""
+        states = self.subdomain_states()
+        if states is None or world()[1] == 1:
+            return
+        own = set(owned(len(states)))
+        self.set_subdomain_states([s if d in own else None for d, s in enumerate(states)])
 
     def stateful_parts(self) -> dict[str, Any]:
         """Named components with their own ``state_dict``/``load_state_dict``.
@@ -253,6 +286,7 @@ class Solver:
             self.state = state_from_dict(type(self.state), saved["state"])
         for name, part in self.stateful_parts().items():
             part.load_state_dict(saved[name])
+        self.keep_own_state()  # distributed: every rank read the whole state
 
 
 #: The ``levels`` hyperparameter of every multilevel solver.

@@ -48,15 +48,14 @@ memory ``history_size`` — no evaluation besides the kernel's.
 Each subdomain's work is a function of ``(d, inputs)`` (:meth:`SchwarzLBFGS.local_solve`)
 so that a ``torch.distributed`` runner can run one per rank (``aspqn``); each rank then
 holds only its own subdomain's L-BFGS memory (gathered on rank 0 for a checkpoint,
-:meth:`SchwarzLBFGS.whole_state`). ``mspqn`` is sequential and runs in one process. The solvers work in the
-task's dtype; the paper trains in float64 (``dtype=float64`` problem parameter).
+:meth:`~ml2bench.solvers.base.Solver.whole_state`). ``mspqn`` is sequential and runs
+in one process. The solvers work in the task's dtype; the paper trains in float64
+(``dtype=float64`` problem parameter).
 """
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import torch
 from torch import Tensor
@@ -67,7 +66,7 @@ from ml2bench.decomposition import ParameterDecomposition
 from ml2bench.decomposition.parameters import model_layers
 from ml2bench.errors import UserError
 from ml2bench.labels import Param, SearchSpace
-from ml2bench.parallel import gather_to_root, map_subdomains, owned, sum_subdomains, world
+from ml2bench.parallel import map_subdomains, sum_subdomains
 from ml2bench.parameters import load_vector
 from ml2bench.solvers.base import Solver, register_solver
 from ml2bench.solvers.lbfgs_kernel import SmootherState, lbfgs_step
@@ -266,33 +265,13 @@ class ASPQN(SchwarzLBFGS):
     additive = True
     distributed = True  # one process per subdomain under torch.distributed
 
-    @contextmanager
-    def whole_state(self) -> Iterator[None]:
-        """Distributed: each rank holds only its own subdomain's L-BFGS memory; for a
-        checkpoint rank 0 receives the others' (and drops them after the save)."""
-        if world()[1] == 1:
-            yield
-            return
-        gathered = gather_to_root(self.state.local_memories)
-        try:
-            if gathered is not None:
-                self.state.local_memories = gathered
-            yield
-        finally:
-            self.keep_own_state()
+    def subdomain_states(self) -> list:
+        """The local L-BFGS memories."""
+        return self.state.local_memories
 
-    def keep_own_state(self) -> None:
-        """Forget the L-BFGS memories of the subdomains other ranks compute (distributed:
-        they live there); nothing in one process."""
-        own = set(owned(len(self.state.local_memories)))
-        self.state.local_memories = [memory if d in own else SmootherState()
-                                     for d, memory in enumerate(self.state.local_memories)]
-
-    def load_state_dict(self, saved: dict) -> None:
-        """Restore the whole saved state, then keep the own subdomain's part only (the
-        scatter of a distributed resume: every rank reads the same file)."""
-        super().load_state_dict(saved)
-        self.keep_own_state()
+    def set_subdomain_states(self, states: list) -> None:
+        self.state.local_memories = [SmootherState() if memory is None else memory
+                                     for memory in states]
 
 
 @register_solver
