@@ -325,7 +325,7 @@ METRICS: dict[str, MetricFn] = {
     "keskar_eps": metric_keskar_eps,
     "block_curvature": metric_block_curvature,
 }
-assert tuple(METRICS) == END_OF_RUN_METRICS, "run_metrics.END_OF_RUN_METRICS is out of date"
+assert tuple(METRICS) == END_OF_RUN_METRICS, "names.END_OF_RUN_METRICS is out of date"
 def _base_columns(task: Task, ctx: MetricContext) -> dict:
     """``train_loss`` on ``D_H``, ``reg_value``, ``param_norm``, sizes."""
     params = trainable_parameters(ctx.model)

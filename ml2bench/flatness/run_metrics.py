@@ -8,7 +8,7 @@ the final model (M1–M7, M9: a row of the second results table, computed by
 :mod:`~ml2bench.flatness.checkpoints`). This module imports neither torch nor the
 metric kernels, so that validating names at the command line stays cheap; the kernels
 are imported when a metric is computed. The metric names and their validation live
-in :mod:`~ml2bench.flatness.names` (re-exported here for the runner), so that this
+in :mod:`~ml2bench.flatness.names`, so that this
 module, :mod:`~ml2bench.flatness.protocol` and :mod:`~ml2bench.flatness.checkpoints`
 do not import each other in a circle.
 """
@@ -18,8 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
-from ml2bench.flatness.names import (CHECKPOINT_METRICS, END_OF_RUN_METRICS,  # noqa: F401
-                                     dynamics_names, end_of_run_names, validate_metric_names)
+from ml2bench.flatness.names import dynamics_names, end_of_run_names
 
 if TYPE_CHECKING:  # pragma: no cover
     from ml2bench.flatness.checkpoints import CheckpointDynamics

@@ -61,7 +61,7 @@ class RunSpec:
         end-of-run metrics do not change the run: adding them to a finished run computes
         them from its saved final model, without retraining.
         """
-        from ml2bench.flatness.run_metrics import dynamics_names
+        from ml2bench.flatness.names import dynamics_names
 
         data = asdict(self)
         data["metrics"] = list(dynamics_names(self.metrics))

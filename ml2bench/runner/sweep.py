@@ -23,7 +23,7 @@ from typing import Iterable, Sequence
 
 from tqdm import tqdm
 
-from ml2bench.flatness.run_metrics import end_of_run_names
+from ml2bench.flatness.names import end_of_run_names
 from ml2bench.runner.executors import UNFINISHED, Executor, as_executor, run_prepared
 from ml2bench.runner.prepare import PreparedRun, prepare
 from ml2bench.runner.spec import RunSpec

@@ -18,12 +18,8 @@ from ml2bench.flatness.protocol import (
     flatness_row,
     parameter_blocks,
 )
-from ml2bench.flatness.run_metrics import (
-    RunMetrics,
-    dynamics_names,
-    end_of_run_names,
-    validate_metric_names,
-)
+from ml2bench.flatness.names import dynamics_names, end_of_run_names, validate_metric_names
+from ml2bench.flatness.run_metrics import RunMetrics
 from ml2bench.problems.quadratic import poisson_eigenvalues
 from ml2bench.problems.registry import make_task
 
