@@ -244,8 +244,8 @@ class Solver:
         them (a collective on entry, entered on every rank); on exit each rank again holds
         only its own subdomain's state. Nothing to do in one process, or for a solver
         whose state is replicated."""
-        states = self.subdomain_states()
-        if states is None or world()[1] == 1:
+        states = None if world()[1] == 1 else self.subdomain_states()
+        if states is None:
             yield
             return
         own = set(owned(len(states)))
@@ -260,8 +260,8 @@ class Solver:
     def keep_own_state(self) -> None:
         """Distributed: forget the subdomain states that other ranks own (the scatter
         after a gather or a resume); nothing in one process."""
-        states = self.subdomain_states()
-        if states is None or world()[1] == 1:
+        states = None if world()[1] == 1 else self.subdomain_states()
+        if states is None:
             return
         own = set(owned(len(states)))
         self.set_subdomain_states([s if d in own else None for d, s in enumerate(states)])
