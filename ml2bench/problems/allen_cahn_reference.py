@@ -45,7 +45,7 @@ solution does not stay at ``−1`` at ``x = ±1``: the kink is smoothed into a l
 (``4e-6`` at ``t = 1``).
 
 The output grid (``nx + 1`` points ``linspace(−1, 1)``, both ends, the value at ``+1``
-that at ``−1``; ``nt`` times ``linspace(0, 1)``) is cached in
+that at ``−1``; ``nt`` times ``linspace(0, t_final)``, ``t_final = 1`` by default) is cached in
 :func:`ml2bench.files.cache_directory` in an ``.npz`` file holding the arrays, the
 parameters and a SHA-256 checksum of ``u``; a file that is unreadable, holds other
 parameters or fails its checksum is recomputed and replaced.
@@ -63,6 +63,7 @@ Comput. Phys. 378 (2019) 686-707.
 from __future__ import annotations
 
 import hashlib
+import math
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,7 +73,7 @@ import numpy as np
 from ml2bench.files import atomic_save, cache_directory
 
 __all__ = ["AllenCahnReference", "DEFAULT_EPS", "allen_cahn_etdrk4", "allen_cahn_reference_grid",
-           "cache_path", "checksum", "default_modes", "etdrk4_coefficients", "initial_coefficients"]
+           "cache_path", "checksum", "default_dt", "default_modes", "etdrk4_coefficients", "initial_coefficients"]
 
 #: ε of the Schwarz-PINN code (ML_APTS ``AllenCahn(D=0.001)``); Raissi et al. use 1e-4.
 DEFAULT_EPS = 1e-3
@@ -196,7 +197,7 @@ def allen_cahn_etdrk4(eps: float, modes: int, dt: float, times,
 
 @dataclass(frozen=True)
 class AllenCahnReference:
-    """Reference solution on ``x = linspace(−1, 1, nx + 1)`` × ``t = linspace(0, 1, nt)``.
+    """Reference solution on ``x = linspace(−1, 1, nx + 1)`` × ``t = linspace(0, T, nt)``.
 
     Attributes
     ----------
@@ -226,17 +227,31 @@ def checksum(u: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(u, dtype="<f8").tobytes()).hexdigest()
 
 
-def _key(eps: float, nx: int, nt: int, modes: int, dt: float) -> dict:
-    return {"version": _CACHE_FORMAT_VERSION, "eps": eps, "nx": nx, "nt": nt, "modes": modes,
-            "dt": dt, "contour_points": CONTOUR_POINTS}
+def _key(eps: float, nx: int, nt: int, modes: int, dt: float, t_final: float = 1.0) -> dict:
+    key = {"version": _CACHE_FORMAT_VERSION, "eps": eps, "nx": nx, "nt": nt, "modes": modes,
+           "dt": dt, "contour_points": CONTOUR_POINTS}
+    if t_final != 1.0:  # grids on [0, 1], cached before t_final existed, keep their key
+        key["t_final"] = t_final
+    return key
 
 
 def cache_path(eps: float, nx: int, nt: int, modes: int, dt: float,
-               cache_dir: str | Path | None = None) -> Path:
+               cache_dir: str | Path | None = None, t_final: float = 1.0) -> Path:
     """The cache file of a reference grid (parameters in the name)."""
     folder = Path(cache_dir) if cache_dir is not None else cache_directory()
+    horizon = "" if t_final == 1.0 else f"_T{t_final:.17g}"
     return folder / (f"allen_cahn_v{_CACHE_FORMAT_VERSION}_eps{eps:.17g}_nx{nx}_nt{nt}"
-                     f"_N{modes}_dt{dt:.17g}.npz")
+                     f"_N{modes}_dt{dt:.17g}{horizon}.npz")
+
+
+def default_dt(t_final: float, nt: int) -> float:
+    """The largest time step ``≤ DEFAULT_DT`` that divides the output spacing
+    ``t_final/(nt − 1)`` (``DEFAULT_DT`` itself when it does, as for ``t_final = 1``)."""
+    spacing = t_final / (nt - 1)
+    ratio = spacing / DEFAULT_DT
+    if abs(ratio - round(ratio)) <= 1e-9 and round(ratio) >= 1:
+        return DEFAULT_DT
+    return spacing / math.ceil(ratio)
 
 
 def _load(path: Path, key: dict) -> AllenCahnReference | None:
@@ -253,7 +268,8 @@ def _load(path: Path, key: dict) -> AllenCahnReference | None:
 
 
 def allen_cahn_reference_grid(eps: float = DEFAULT_EPS, nx: int = 256, nt: int = 101, *,
-                              modes: int | None = None, dt: float = DEFAULT_DT,
+                              modes: int | None = None, dt: float | None = None,
+                              t_final: float = 1.0,
                               cache_dir: str | Path | None = None) -> AllenCahnReference:
     """The ETDRK4 reference on the output grid, computed once and cached.
 
@@ -264,11 +280,13 @@ def allen_cahn_reference_grid(eps: float = DEFAULT_EPS, nx: int = 256, nt: int =
     nx : int, default 256
         Grid intervals in ``x``; ``modes`` must be a multiple of it.
     nt : int, default 101
-        Output times ``linspace(0, 1, nt)``; ``(nt − 1)·dt`` must divide 1.
+        Output times ``linspace(0, t_final, nt)``; ``dt`` must divide their spacing.
     modes : int, optional
         Fourier modes; default :func:`default_modes`.
-    dt : float, default 2e-4
-        Time step.
+    dt : float, optional
+        Time step; default :func:`default_dt` (``2e-4`` for ``t_final = 1``).
+    t_final : float, default 1
+        Final time of the output grid.
     cache_dir : path-like, optional
         Cache folder; default :func:`ml2bench.files.cache_directory`.
 
@@ -276,17 +294,20 @@ def allen_cahn_reference_grid(eps: float = DEFAULT_EPS, nx: int = 256, nt: int =
     -------
     AllenCahnReference
     """
-    eps, dt = float(eps), float(dt)
+    eps, t_final = float(eps), float(t_final)
     modes = default_modes(eps) if modes is None else int(modes)
     if nx < 2 or nt < 2 or modes % nx:
         raise ValueError(f"need nx >= 2, nt >= 2 and modes a multiple of nx; got nx={nx}, "
                          f"nt={nt}, modes={modes}")
-    key = _key(eps, int(nx), int(nt), modes, dt)
-    path = cache_path(eps, nx, nt, modes, dt, cache_dir)
+    if not (math.isfinite(t_final) and t_final > 0):
+        raise ValueError(f"t_final must be a positive number, got {t_final!r}")
+    dt = default_dt(t_final, nt) if dt is None else float(dt)
+    key = _key(eps, int(nx), int(nt), modes, dt, t_final)
+    path = cache_path(eps, nx, nt, modes, dt, cache_dir, t_final)
     cached = _load(path, key)
     if cached is not None:
         return cached
-    t = np.linspace(0.0, 1.0, nt)
+    t = np.linspace(0.0, t_final, nt)
     _, solution = allen_cahn_etdrk4(eps, modes, dt, t)
     u = solution[:: modes // nx]
     u = np.concatenate([u, u[:1]], axis=0)

@@ -36,7 +36,12 @@ smoothed into a layer of width ``~√(εt)`` where ``|u(±1, t) + 1|`` reaches `
 measured on the reference), which puts a floor under ``test_rel_l2``. ``boundary =
 "periodic"`` instead makes the network a function of ``(cos πx, sin πx, t)``, ``u =
 x² cos(πx) + t N``: exactly periodic, no floor (our option, not in the paper's code).
-Reference: ETDRK4 (:mod:`ml2bench.problems.allen_cahn_reference`).
+``t_final`` (default 1, the paper's) shortens the horizon to ``[0, t_final]``: the small
+positive values of ``u(x, 0)`` grow towards ``+1`` at rate ≈ 5, so by ``t ≈ 0.5`` sharp
+interfaces of width ``~√(2ε/5)`` have formed, which a small PINN does not resolve;
+``t_final = 0.25`` (our option) stops before them, a size at which the quick networks
+learn the solution (the stand-in of ``paper/claims.toml``'s T1).
+Reference: ETDRK4 (:mod:`ml2bench.problems.allen_cahn_reference`) on the same horizon.
 
 Forcing scale (the loss is divided by its square): the root mean square of ``f`` on the
 test grid (Klein–Gordon), 1 (Allen–Cahn, no forcing).
@@ -112,9 +117,11 @@ def periodic_features(x: torch.Tensor) -> torch.Tensor:
     return torch.stack([torch.cos(PI * x[:, 0]), torch.sin(PI * x[:, 0]), x[:, 1]], dim=1)
 
 
-def allen_cahn_equation(eps: float, boundary: str = "dirichlet") -> Equation:
-    """The Allen–Cahn :class:`Equation` with diffusion ``eps``; ``boundary`` is
-    ``"dirichlet"`` (the code's ``u(±1, t) = −1``) or ``"periodic"`` (exact periodicity)."""
+def allen_cahn_equation(eps: float, boundary: str = "dirichlet",
+                        t_final: float = 1.0) -> Equation:
+    """The Allen–Cahn :class:`Equation` with diffusion ``eps`` on ``[−1, 1] × [0, t_final]``;
+    ``boundary`` is ``"dirichlet"`` (the code's ``u(±1, t) = −1``) or ``"periodic"``
+    (exact periodicity)."""
     if boundary not in AC_BOUNDARIES:
         raise ValueError(f"boundary must be one of {AC_BOUNDARIES}, got {boundary!r}")
     factor = (lambda xs: 1 - xs**2) if boundary == "dirichlet" else (lambda xs: 1.0)
@@ -127,9 +134,10 @@ def allen_cahn_equation(eps: float, boundary: str = "dirichlet") -> Equation:
         first, second = derivatives(u, x)
         return first[:, 1] - eps * second[:, 0] + 5 * u**3 - 5 * u
 
+    upper = (1.0, t_final)
     if boundary == "dirichlet":
-        return Equation(2, (-1.0, 0.0), (1.0, 1.0), ansatz, residual, forcing_scale=1.0)
-    return Equation(2, (-1.0, 0.0), (1.0, 1.0), ansatz, residual, forcing_scale=1.0,
+        return Equation(2, (-1.0, 0.0), upper, ansatz, residual, forcing_scale=1.0)
+    return Equation(2, (-1.0, 0.0), upper, ansatz, residual, forcing_scale=1.0,
                     features=periodic_features, num_features=3)
 
 
@@ -167,12 +175,19 @@ class AllenCahnPinn(ResNetPinn):
                            low=0.0, low_open=True),
               "boundary": Param("dirichlet", "hard condition at x = ±1: dirichlet (u = −1, "
                                 "ML_APTS) or periodic (inputs cos πx, sin πx, t)",
-                                choices=AC_BOUNDARIES)}
+                                choices=AC_BOUNDARIES),
+              "t_final": Param(1.0, "final time T of [0, T] (1: the paper's; shorter: "
+                               "before the interfaces sharpen)", low=0.0, low_open=True)}
+    omitted_at_default = ("t_final",)  # added after results were stored
+
+    def t_final(self, values) -> float:
+        """The final time (left out of ``values`` at its default)."""
+        return values.get("t_final", self.params["t_final"].default)
 
     def equation_for(self, values):
-        return allen_cahn_equation(values["eps"], values["boundary"])
+        return allen_cahn_equation(values["eps"], values["boundary"], self.t_final(values))
 
     def reference_for(self, values):
-        ref = allen_cahn_reference_grid(values["eps"])
+        ref = allen_cahn_reference_grid(values["eps"], t_final=self.t_final(values))
         xx, tt = np.meshgrid(ref.x, ref.t, indexing="ij")
         return np.stack([xx.ravel(), tt.ravel()], axis=1), ref.u.ravel()

@@ -11,6 +11,7 @@ from ml2bench.problems.allen_cahn_reference import (
     allen_cahn_reference_grid,
     cache_path,
     checksum,
+    default_dt,
     initial_coefficients,
 )
 from ml2bench.problems.registry import load_specs, make_task, resolve_problem
@@ -86,6 +87,34 @@ def test_reference_cache_round_trip_and_corruption(tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
     with pytest.raises(ValueError):
         allen_cahn_reference_grid(eps=1e-3, nx=60, modes=128, cache_dir=tmp_path)
+
+
+def test_reference_on_a_shorter_horizon_equals_the_long_one_at_common_times(tmp_path):
+    """``t_final = 0.25`` samples the same solution: its last column (t = 0.25) equals the
+    ``t_final = 1`` grid's column at t = 0.25 up to the time-stepping error (a different
+    step, 0.25/1300 ≈ 1.92e-4 against 2e-4), and both are cached apart."""
+    common = dict(eps=1e-3, nx=64, nt=101, modes=256, cache_dir=tmp_path)
+    assert default_dt(1.0, 101) == 2e-4 and default_dt(0.25, 101) == 0.0025 / 13
+    long = allen_cahn_reference_grid(**common)
+    short = allen_cahn_reference_grid(**common, t_final=0.25)
+    assert short.t[-1] == 0.25 and short.dt == 0.0025 / 13 and long.dt == 2e-4
+    assert np.array_equal(short.u[:, 0], long.u[:, 0])
+    assert np.abs(short.u[:, -1] - long.u[:, 25]).max() < 1e-9
+    assert np.abs(short.u[:, -1] - short.u[:, 0]).max() > 0.05  # the solution has moved
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert len(names) == 2 and any("_T0.25" in n for n in names)
+    with pytest.raises(ValueError, match="t_final"):
+        allen_cahn_reference_grid(**common, t_final=0.0)
+
+
+def test_allen_cahn_t_final_sets_the_domain_and_keeps_stored_identities():
+    short = make_task("allen_cahn_pinn[quick=true,t_final=0.25]", seed=0)
+    assert float(short.train[0][:, 1].max()) <= 0.25 < float(
+        make_task("allen_cahn_pinn[quick=true]", seed=0).train[0][:, 1].max())
+    assert float(short.test[0][:, 1].max()) == 0.25
+    # at its default (1) it is not a resolved value, so runs stored before it keep their id
+    assert "t_final" not in resolve_problem("allen_cahn_pinn[t_final=1.0]")[2]
+    assert resolve_problem("allen_cahn_pinn[t_final=0.25]")[2]["t_final"] == 0.25
 
 
 def _points(equation, n=200, seed=0):
