@@ -12,6 +12,9 @@ subdomains: the paper's ``#g_ev``, which ``SPQNTrainerRight.compute_num_loss_gra
 of the authors' code counts as ``2 + k_s`` per ASPQN epoch whatever the number of
 subdomains, ``2 + D·k_s`` for MSPQN, 1 per L-BFGS iteration); the other unit's speedup
 is shown beside it (``values[...]["speedup_other"]``).
+A problem where L-BFGS does not reduce the error shows nothing and counts as a failed
+check. A problem whose median L-BFGS error at ``LATE`` (3/4) of the budget is not above its
+final error is noted: the speedups then measure a plateau, not the claim.
 Tolerance keys: ``min_speedup`` (every method on every problem), ``error_factor``
 (our L-BFGS error within this factor of a published one, where one was read: keys
 ``lbfgs_error.<problem>`` of ``[[claim.published]]``).
@@ -25,12 +28,22 @@ from ml2bench.reproduce.claims.common import by_name, count, final, first_reach,
 
 #: The two cost units of the rows: serial and critical-path work units.
 UNITS = ("work_units", "work_units_parallel")
+#: Fraction of the budget after which the baseline should still improve: a quick scale
+#: shows the claim only if L-BFGS is not yet at a plateau (issue 18).
+LATE = 0.75
 
 
 def _reach(rows, error: float, x: str = "work_units") -> float | None:
     """``x`` (WU) of the first checkpoint after the start with ``test_rel_l2 ≤ error``
     (None: never, or only at the start: no progress)."""
     return first_reach(rows[rows["step"] > 0], "test_rel_l2", error, higher=False, x=x)
+
+
+def error_at(rows, fraction: float) -> float:
+    """``test_rel_l2`` at the last checkpoint within ``fraction`` of the run's final
+    serial WU (its value there: how far training had gone by then)."""
+    cap = fraction * float(rows["work_units"].iloc[-1])
+    return final(rows[rows["work_units"] <= cap], "test_rel_l2")
 
 
 def _speedup(base, runs, targets, x: str) -> tuple[float | None, list[float]]:
@@ -73,9 +86,17 @@ def compute(claim, runs) -> Outcome:
         key = problem.split("[")[0]
         initial = median(float(r.rows["test_rel_l2"].iloc[0]) for r in base)
         entry["initial_error"] = initial
-        if error >= initial:
+        weak = error >= initial  # every method "reaches" an error never improved on
+        if weak:
+            checks.append(False)
             notes.append(f"{key}: L-BFGS does not reduce the error ({fmt(initial)} → "
                          f"{fmt(error)}), the comparison is weak")
+        late = median(error_at(r.rows, LATE) for r in base)
+        entry["lbfgs_error_late"] = late
+        if error < initial and late <= error:
+            notes.append(f"{key}: L-BFGS no longer improves over the last "
+                         f"{1 - LATE:.0%} of its budget ({fmt(late)} → {fmt(error)}): the "
+                         "speedups measure a plateau")
         published = claim.published_value(f"lbfgs_error.{key}")
         if published is not None:
             ok = published / factor <= error <= published * factor
@@ -92,6 +113,10 @@ def compute(claim, runs) -> Outcome:
             entry["final_error"][method] = median(final(r.rows, "test_rel_l2")
                                                   for r in by_name(here, method))
             ok = speed is not None and speed >= min_speedup
+            text.append(f"{method} {fmt(speed, 2)}× ({fmt(entry['speedup_other'][method], 2)}× "
+                        f"in {other}; final {fmt(entry['final_error'][method])})")
+            if weak:  # a weak comparison's speedups are not evidence either way
+                continue
             checks.append(ok)
             if not base_wu or not any(base_wu.values()):
                 notes.append(f"{key}: L-BFGS makes no progress (final error ≥ initial)")
@@ -99,8 +124,6 @@ def compute(claim, runs) -> Outcome:
                 notes.append(f"{key}: {method} " + ("does not reach L-BFGS's error"
                                                      if speed is None else
                                                      f"speedup {fmt(speed, 2)}×"))
-            text.append(f"{method} {fmt(speed, 2)}× ({fmt(entry['speedup_other'][method], 2)}× "
-                        f"in {other}; final {fmt(entry['final_error'][method])})")
         values[key] = entry
         parts.append(f"{key}: L-BFGS {fmt(error)}, " + ", ".join(text))
     verdict = count(checks)
