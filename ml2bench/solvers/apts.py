@@ -66,9 +66,39 @@ Defaults are DD4ML's (``tests/config_files/config_apts_d.yaml``, ``apts_base.py`
 early 2026): ``Δ0 = 0.1``, ``Δmin = 0.01``, ``Δmax = 1.0``, ``η1 = 0.25``,
 ``η2 = 0.75``, shrink ``0.9``, expand ``1.2`` (the 2023 ML_APTS code: 0.5 / 2),
 ``tol = 1e-6``, 3 local and 1 global iterations, L-SR1 memory 3, data overlap 0.33,
-2 subdomains. Batch growth: ×``batch_growth`` (1.5, DD4ML's factor) after a rejected
-step — ``tr``'s hybrid rule; DD4ML grows when the full objective has not decreased over
-3 epochs, which is a runner-level rule not reproduced here.
+2 subdomains.
+
+Local solvers (``apts_d``'s ``local_solver``; the authors' code read at
+github:cruzas/DD4ML @ fa3027f0 and github:cruzas/ML_APTS @ 40e03096, branch
+``backup_development_parallel``, whose ``results_csv/`` hold the APTS_D paper's curves):
+
+* ``tr`` (default) — the trust-region iterations above, with the ``subproblem``
+  (``lsr1``, ``cg``, or ``linear``: the first-order model, step ``−(Δ_loc/‖g‖)g`` with
+  ``pred = Δ_loc‖g‖``, :func:`~ml2bench.solvers.tr_kernel.linear_model_step`; this is
+  DD4ML's ``TR`` with ``loc_second_order=False`` and the only implemented local solver of
+  the 2024 ML_APTS code, whose ``TR.step`` raises ``NotImplementedError`` on its
+  second-order and momentum branches; ``subproblem`` applies to the global pass too, as
+  both codes use the same ``TR`` class globally);
+* ``sgd`` / ``adam`` — ``local_steps`` steps of SGD or Adam with learning rate
+  ``local_lr`` on ``f̃_d`` from ``θ_k``, the step scaled back into the local ball
+  ``‖s_d‖ ≤ Δ/D`` and the loop ended when it reaches the boundary
+  (:meth:`APTSBase.first_order_local`); Adam's moments are kept per subdomain across
+  steps (:class:`LocalAdam`, like the L-SR1 memories: in a distributed run on the rank
+  that owns the subdomain). DD4ML's ``APTS_Base.setup_APTS_hparams`` (lines 46-83)
+  lists ``sgd`` (``torch.optim.SGD``, ``lr = 0.01``) and ``tradam`` as local
+  optimizers, but at fa3027f0 neither runs as one: ``_step_loop`` (lines 372-400) calls
+  ``SGD.step(closure_main=…)`` (a ``TypeError``), and ``TRAdam.step`` calls the local
+  closure with ``compute_grad=False`` after zeroing the gradients, so its moments see a
+  zero gradient; ``TRAdam`` also bounds its step by its own ``lr``, not ``Δ/D``
+  (``sync_glob_to_loc`` sets ``loc_opt.delta``, which it does not read). The options
+  here are the stated intent — a first-order local solver inside APTS's local radius.
+
+Batch growth by ×``batch_growth`` (1.5, DD4ML's ``batch_inc_factor``), on
+``growth_trigger`` (:meth:`APTSBase.grow_after_step`): ``rejection`` (default: after a
+rejected step, ``tr``'s hybrid rule) or ``stagnation`` (``apts_d``; DD4ML's trainer:
+every ``growth_patience`` = 3 epochs the full training loss is evaluated, charged, and
+the batch grows to ``⌊1.5 b⌋`` unless that loss fell by more than ``growth_tol`` = 0.01
+since the previous check).
 
 Global phase of ``apts_d`` (:meth:`APTSD.global_objective`): the global value,
 gradient, trial points and the global pass's evaluations are the size-weighted sum over
@@ -86,7 +116,8 @@ largest part on the critical path). Communication counted: the all-reduce of
 the all-reduce of every shared global evaluation (``[∇f; f]``: ``P + 1`` entries; a
 value: 1; a Hessian product: ``P``).
 
-State: distributed, each rank holds only its own subdomain's L-SR1 memory
+State: distributed, each rank holds only its own subdomain's L-SR1 memory (or Adam
+moments)
 (:meth:`~ml2bench.solvers.base.Solver.whole_state` gathers them on rank 0 for a
 checkpoint; a resumed rank keeps its own part).
 
