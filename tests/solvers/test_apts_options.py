@@ -128,6 +128,25 @@ def test_adam_moments_round_trip_through_a_checkpoint():
     assert not all(torch.equal(a, b) for a, b in zip(expected, all_params(task3)))
 
 
+def test_stagnation_record_round_trips_through_a_checkpoint():
+    """Saved after the first check (the recorded full loss, the epochs seen), resumed:
+    the later checks compare with the saved loss — the same sizes and iterates."""
+    label = ("apts_d[subdomains=2,batch_size=32,growth_trigger=stagnation,"
+             "growth_patience=1,growth_tol=0.004]")
+    task, solver, ledger = bind(REGRESSION, label)
+    for _ in range(10):  # 8 batches per epoch: one check done
+        solver.step()
+    assert solver.state.epochs_done == 1 and solver.state.full_loss is not None
+    saved = snapshot(task, solver, ledger)
+    sizes = [solver.step()["batch_size"] for _ in range(30)]
+    task2, solver2, ledger2 = bind(REGRESSION, label)
+    restore(task2, solver2, saved, ledger2)
+    assert [solver2.step()["batch_size"] for _ in range(30)] == sizes
+    assert len(set(sizes)) > 1
+    assert all(torch.equal(a, b) for a, b in zip(all_params(task), all_params(task2)))
+    assert ledger2.work_units == ledger.work_units
+
+
 def predicted_sizes(task, solver, steps, patience, tol, factor=1.5):
     """Run ``steps`` steps; return the batch sizes the solver reported and those DD4ML's
     rule gives from the full losses computed here (``task.full_objective``, not
