@@ -66,9 +66,39 @@ Defaults are DD4ML's (``tests/config_files/config_apts_d.yaml``, ``apts_base.py`
 early 2026): ``Δ0 = 0.1``, ``Δmin = 0.01``, ``Δmax = 1.0``, ``η1 = 0.25``,
 ``η2 = 0.75``, shrink ``0.9``, expand ``1.2`` (the 2023 ML_APTS code: 0.5 / 2),
 ``tol = 1e-6``, 3 local and 1 global iterations, L-SR1 memory 3, data overlap 0.33,
-2 subdomains. Batch growth: ×``batch_growth`` (1.5, DD4ML's factor) after a rejected
-step — ``tr``'s hybrid rule; DD4ML grows when the full objective has not decreased over
-3 epochs, which is a runner-level rule not reproduced here.
+2 subdomains.
+
+Local solvers (``apts_d``'s ``local_solver``; the authors' code read at
+github:cruzas/DD4ML @ fa3027f0 and github:cruzas/ML_APTS @ 40e03096, branch
+``backup_development_parallel``, whose ``results_csv/`` hold the APTS_D paper's curves):
+
+* ``tr`` (default) — the trust-region iterations above, with the ``subproblem``
+  (``lsr1``, ``cg``, or ``linear``: the first-order model, step ``−(Δ_loc/‖g‖)g`` with
+  ``pred = Δ_loc‖g‖``, :func:`~ml2bench.solvers.tr_kernel.linear_model_step`; this is
+  DD4ML's ``TR`` with ``loc_second_order=False`` and the only implemented local solver of
+  the 2024 ML_APTS code, whose ``TR.step`` raises ``NotImplementedError`` on its
+  second-order and momentum branches; ``subproblem`` applies to the global pass too, as
+  both codes use the same ``TR`` class globally);
+* ``sgd`` / ``adam`` — ``local_steps`` steps of SGD or Adam with learning rate
+  ``local_lr`` on ``f̃_d`` from ``θ_k``, the step scaled back into the local ball
+  ``‖s_d‖ ≤ Δ/D`` and the loop ended when it reaches the boundary
+  (:meth:`APTSBase.first_order_local`); Adam's moments are kept per subdomain across
+  steps (:class:`LocalAdam`, like the L-SR1 memories: in a distributed run on the rank
+  that owns the subdomain). DD4ML's ``APTS_Base.setup_APTS_hparams`` (lines 46-83)
+  lists ``sgd`` (``torch.optim.SGD``, ``lr = 0.01``) and ``tradam`` as local
+  optimizers, but at fa3027f0 neither runs as one: ``_step_loop`` (lines 372-400) calls
+  ``SGD.step(closure_main=…)`` (a ``TypeError``), and ``TRAdam.step`` calls the local
+  closure with ``compute_grad=False`` after zeroing the gradients, so its moments see a
+  zero gradient; ``TRAdam`` also bounds its step by its own ``lr``, not ``Δ/D``
+  (``sync_glob_to_loc`` sets ``loc_opt.delta``, which it does not read). The options
+  here are the stated intent — a first-order local solver inside APTS's local radius.
+
+Batch growth by ×``batch_growth`` (1.5, DD4ML's ``batch_inc_factor``), on
+``growth_trigger`` (:meth:`APTSBase.grow_after_step`): ``rejection`` (default: after a
+rejected step, ``tr``'s hybrid rule) or ``stagnation`` (``apts_d``; DD4ML's trainer:
+every ``growth_patience`` = 3 epochs the full training loss is evaluated, charged, and
+the batch grows to ``⌊1.5 b⌋`` unless that loss fell by more than ``growth_tol`` = 0.01
+since the previous check).
 
 Global phase of ``apts_d`` (:meth:`APTSD.global_objective`): the global value,
 gradient, trial points and the global pass's evaluations are the size-weighted sum over
@@ -86,7 +116,8 @@ largest part on the critical path). Communication counted: the all-reduce of
 the all-reduce of every shared global evaluation (``[∇f; f]``: ``P + 1`` entries; a
 value: 1; a Hessian product: ``P``).
 
-State: distributed, each rank holds only its own subdomain's L-SR1 memory
+State: distributed, each rank holds only its own subdomain's L-SR1 memory (or Adam
+moments)
 (:meth:`~ml2bench.solvers.base.Solver.whole_state` gathers them on rank 0 for a
 checkpoint; a resumed rank keeps its own part).
 
@@ -124,6 +155,11 @@ from ml2bench.solvers.tr_subproblem import trust_region_update
 from ml2bench.solvers.tr_kernel import (TR_PARAMS, TRConfig, TRState, check_tr_params,
                                         grow_batch, reduction_ratio, trust_region_iteration)
 
+#: The local solvers of ``apts_d`` (module docstring, "Local solvers").
+LOCAL_SOLVERS = ("tr", "sgd", "adam")
+#: What triggers the growth of the batch (module docstring, "Batch growth").
+GROWTH_TRIGGERS = ("rejection", "stagnation")
+
 #: Declared hyperparameters shared by ``apts_d`` and ``apts_p`` (DD4ML defaults).
 APTS_PARAMS: dict[str, Param] = {
     "subdomains": Param(2, "number of subdomains D (DD4ML config: 2)", low=1,
@@ -132,8 +168,9 @@ APTS_PARAMS: dict[str, Param] = {
                          low=0, search=SearchSpace("choice", choices=(1, 3, 5))),
     "global_steps": Param(1, "trust-region iterations of the global pass (max_glob_iters)",
                           low=0, search=SearchSpace("choice", choices=(0, 1, 3))),
-    "subproblem": Param("lsr1", "local/global subproblem: L-SR1 or Steihaug-Toint CG",
-                        choices=("lsr1", "cg")),
+    "subproblem": Param("lsr1", "local/global subproblem: L-SR1, Steihaug-Toint CG, or the "
+                        "first-order model (step -Δg/‖g‖: the authors' first-order TR)",
+                        choices=("lsr1", "cg", "linear")),
     "radius": dataclasses.replace(TR_PARAMS["radius"], default=0.1,
                                   search=SearchSpace("log_uniform", 0.01, 1.0)),
     "max_radius": dataclasses.replace(TR_PARAMS["max_radius"], default=1.0),
@@ -158,9 +195,62 @@ class LocalResult:
     """What subdomain ``d`` sends to the all-reduce, and its diagnostics."""
 
     step: Tensor | None   # s_d on the full parameter vector (R_dᵀ s_d for apts_p)
-    decrease: float       # f̃_d(θ_k) − f̃_d(θ_k + s_d) (≥ 0)
+    decrease: float       # f̃_d(θ_k) − f̃_d(θ_k + s_d) (≥ 0 for tr; any sign for sgd/adam)
     radius: float         # local radius at the end
-    accepted: int         # accepted local iterations
+    accepted: int         # accepted local iterations (sgd/adam: steps taken)
+
+
+@dataclass
+class APTSState(TRState):
+    """:class:`~ml2bench.solvers.tr_kernel.TRState` and the stagnation trigger's record:
+    the epochs completed at the last look and the full loss at the last check."""
+
+    epochs_done: int = 0
+    full_loss: float | None = None
+
+
+class LocalAdam:
+    r"""Adam's moments for one subdomain's local solver (Kingma & Ba, ICLR 2015, Alg. 1),
+    kept across outer steps like the local L-SR1 memories.
+
+    :meth:`direction` advances ``t`` and the moments with the gradient ``g`` and returns
+    ``m̂/(√v̂ + ε)``, ``m̂ = m/(1 − β₁ᵗ)``, ``v̂ = v/(1 − β₂ᵗ)``; ``β = (0.9, 0.999)``,
+    ``ε = 1e-8`` (DD4ML's ``TRAdam`` defaults, ``utility/optimizer_utils.py``
+    ``get_loc_tradam_hparams``, github:cruzas/DD4ML @ fa3027f0, lines 154-164).
+    """
+
+    betas = (0.9, 0.999)
+    eps = 1e-8
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the moments (``t = 0``)."""
+        self.m: Tensor | None = None
+        self.v: Tensor | None = None
+        self.t = 0
+
+    def direction(self, g: Tensor) -> Tensor:
+        """``m̂/(√v̂ + ε)`` after the moments' update with ``g``."""
+        beta1, beta2 = self.betas
+        if self.m is None:
+            self.m, self.v = torch.zeros_like(g), torch.zeros_like(g)
+        self.t += 1
+        self.m = beta1 * self.m + (1.0 - beta1) * g
+        self.v = beta2 * self.v + (1.0 - beta2) * (g * g)
+        m_hat = self.m / (1.0 - beta1 ** self.t)
+        v_hat = self.v / (1.0 - beta2 ** self.t)
+        return m_hat / (torch.sqrt(v_hat) + self.eps)
+
+    def state_dict(self) -> dict:
+        """The moments (cloned) and the step counter."""
+        return {"m": None if self.m is None else self.m.clone(),
+                "v": None if self.v is None else self.v.clone(), "t": self.t}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore a :meth:`state_dict`."""
+        self.m, self.v, self.t = state["m"], state["v"], int(state["t"])
 
 
 def _memory(h: dict) -> LSR1:
@@ -183,9 +273,13 @@ class APTSBase(Solver):
         self.config = TRConfig.from_hparams(h)
         self.make_sampler(default="full")
         lsr1 = h["subproblem"] == "lsr1"
-        self.local_memories = [_memory(h) if lsr1 else None for _ in range(h["subdomains"])]
+        local_solver = h.get("local_solver", "tr")
+        self.local_memories = [_memory(h) if lsr1 and local_solver == "tr" else None
+                               for _ in range(h["subdomains"])]
+        self.local_adams = ([LocalAdam() for _ in range(h["subdomains"])]
+                            if local_solver == "adam" else None)
         self.global_memory = _memory(h) if lsr1 and h["global_steps"] > 0 else None
-        self.state = TRState(radius=h["radius"])
+        self.state = APTSState(radius=h["radius"])
         self.setup()
 
     def setup(self) -> None:
@@ -210,6 +304,9 @@ class APTSBase(Solver):
             objective, start, to_global = self.local_problem(d, batch_indices, point)
         except BudgetExhausted:  # no share of the budget left for this subdomain
             return LocalResult(torch.zeros_like(point.x), 0.0, radius, 0)
+        if self.hparams.get("local_solver", "tr") != "tr":
+            step, decrease, taken = self.first_order_local(d, objective, start, radius)
+            return LocalResult(to_global(step), decrease, radius, taken)
         config = dataclasses.replace(self.config, max_radius=radius,
                                      min_radius=min(self.config.min_radius, radius))
         current, local_radius, accepted = start, radius, 0
@@ -228,6 +325,61 @@ class APTSBase(Solver):
             pass
         decrease = start.value - current.value if accepted else 0.0
         return LocalResult(to_global(current.x - start.x), decrease, local_radius, accepted)
+
+    def first_order_local(self, d: int, objective, start: Point,
+                          radius: float) -> tuple[Tensor, float, int]:
+        r"""``local_steps`` steps of SGD or Adam on ``f̃_d`` from ``θ_k`` (``start``, with
+        ``∇f̃_d(θ_k)``), kept in the local ball ``‖s_d‖ ≤ Δ/D``.
+
+        With ``s⁰ = 0`` and ``η`` = ``local_lr``, step ``i``:
+
+        .. math::
+
+            t = s^{i} - \eta\, p_i,\qquad
+            s^{i+1} = t\,\min\!ig(1, 	frac{\Delta/D}{\|t\|}ig),\qquad
+            p_i = egin{cases} 
+abla	ilde f_d(	heta_k + s^{i}) & 	ext{sgd}\
+            \hat m_i/(\sqrt{\hat v_i} + arepsilon) & 	ext{adam (LocalAdam)}\end{cases}
+
+        and the loop stops early once ``s`` reaches the boundary (``‖t‖ ≥ Δ/D``): the
+        authors' APTS_D leaves its local loop "if local step has reached local
+        trust-region radius" (github:cruzas/ML_APTS @ 40e03096, branch
+        ``backup_development_parallel``, ``src/optimizers/APTS_D.py`` lines 116-128).
+        Scaling the step to the radius is what the authors' first-order local solvers do
+        to stay in a region (DD4ML's ``TRAdam.step``, ``optimizers/tradam.py`` lines
+        97-107, scales its step to its length bound; ``TR`` takes ``−(Δ/‖g‖)g``); here
+        the bound is the local radius ``Δ/D`` of every APTS local solve, so that the
+        summed step obeys ``‖s‖ ≤ Δ``.
+
+        Evaluations (counted): the gradient at every point but the last, whose value
+        alone is evaluated (a forward pass), giving ``pred_d = f̃_d(θ_k) − f̃_d(θ_k + s_d)``
+        (of either sign, as DD4ML's ``loc_red``). Returns ``(s_d, pred_d, steps taken)``;
+        a budget cut ends the loop at the last evaluated point.
+        """
+        h = self.hparams
+        lr, steps = h["local_lr"], h["local_steps"]
+        adam = self.local_adams[d] if self.local_adams is not None else None
+        step = torch.zeros_like(start.x)
+        value, grad, taken = start.value, start.grad, 0
+        try:
+            for i in range(steps):
+                direction = grad if adam is None else adam.direction(grad)
+                trial = step - lr * direction
+                norm = float(torch.linalg.vector_norm(trial))
+                boundary = norm >= radius
+                if boundary:
+                    trial = trial * (radius / norm)
+                if boundary or i == steps - 1:
+                    trial_value, trial_grad = objective.value(start.x + trial), None
+                else:
+                    trial_value, trial_grad = objective.value_and_grad(start.x + trial)
+                step, value, grad = trial, trial_value, trial_grad
+                taken += 1
+                if boundary:
+                    break
+        except BudgetExhausted:  # the subdomain's share is used: its last evaluated point
+            pass
+        return step, start.value - value, taken
 
     # -- one step ------------------------------------------------------------------------------
     def step(self) -> dict[str, float]:
@@ -284,7 +436,7 @@ class APTSBase(Solver):
         self.state.point = point if full_batch else None
         if not global_accepted:
             self.state.rejected += 1
-            grow_batch(self.sampler, h["batch_growth"])
+        self.grow_after_step(global_accepted, point.x)
         info.update({"batch_loss": point.value, "radius": radius, "rho": rho,
                      "accepted": float(global_accepted), "pred": pred,
                      "step_norm": step_norm, "batch_size": float(self.sampler.batch_size)})
@@ -294,24 +446,72 @@ class APTSBase(Solver):
             info[f"local_accepted_d{d}"] = float(r.accepted)
         return info
 
+    def grow_after_step(self, accepted: bool, x: Tensor) -> None:
+        r"""Grow the mini-batch by ``batch_growth`` after the step (capped at the training
+        set), on the trigger ``growth_trigger`` (``apts_d``; ``apts_p``: rejection).
+
+        * ``rejection`` — after every rejected step, size ``⌈b·factor⌉`` (``tr``'s hybrid
+          stochastic–deterministic rule, Kopaničáková & Krause 2023);
+        * ``stagnation`` — DD4ML's trainer (github:cruzas/DD4ML @ fa3027f0,
+          ``src/dd4ml/trainer.py``: ``run_by_epoch`` lines 1186-1191,
+          ``_adjust_batch_size`` lines 516-566, default ``loss_tol`` line 82): at the end
+          of epochs ``e = 0, p, 2p, …`` (0-based, ``p`` = ``growth_patience``, DD4ML's
+          ``epoch_num % 3 == 0``) the full training objective ``F_e = f(θ)`` is evaluated
+          and the batch grows to ``⌊b·factor⌋`` if ``F_e > F_prev − tol`` (``tol`` =
+          ``growth_tol``, DD4ML's ``loss_tol = 1e-2``; ``F_prev = +∞`` at the first
+          check, so it only records), then ``F_prev ← F_e``. The evaluation is charged
+          as one forward pass over the training set, shared over the shards as the
+          global phase (DD4ML evaluates it on every rank). An epoch ends when the
+          sampler has drawn another ``N`` samples (:attr:`~ml2bench.solvers.base.Solver.epoch`,
+          overlap not counted); a batch that reaches ``N`` is the full batch, where the
+          overlap no longer applies (DD4ML sets ``overlap = 0`` there too) and growth
+          stops. With ``batch_growth = 1`` nothing is evaluated (DD4ML evaluates and
+          discards).
+        """
+        h, sampler = self.hparams, self.sampler
+        if h.get("growth_trigger", "rejection") == "rejection":
+            if not accepted:
+                grow_batch(sampler, h["batch_growth"])
+            return
+        if sampler.full_batch or h["batch_growth"] <= 1.0:
+            return
+        completed = sampler.samples_drawn // sampler.num_samples
+        if completed <= self.state.epochs_done:
+            return
+        self.state.epochs_done = completed
+        if (completed - 1) % h["growth_patience"]:
+            return
+        value = self.global_objective(self.task.batch(None)).value(x)
+        previous, self.state.full_loss = self.state.full_loss, value
+        if previous is not None and value > previous - h["growth_tol"]:
+            grow_batch(sampler, h["batch_growth"], rounding=math.floor)
+
+    def local_states(self) -> list | None:
+        """The per-subdomain state holders: Adam moments, L-SR1 memories, or ``None``."""
+        if self.local_adams is not None:
+            return self.local_adams
+        return None if self.local_memories[0] is None else self.local_memories
+
     def subdomain_states(self) -> list | None:
-        """The local L-SR1 memories' states (``None`` with the CG subproblem: no memory)."""
-        if self.local_memories[0] is None:
-            return None
-        return [memory.state_dict() for memory in self.local_memories]
+        """The local L-SR1 memories' or Adam moments' states (``None`` with the CG or
+        linear subproblem, or the SGD local solver: no per-subdomain state)."""
+        holders = self.local_states()
+        return None if holders is None else [holder.state_dict() for holder in holders]
 
     def set_subdomain_states(self, states: list) -> None:
-        for memory, state in zip(self.local_memories, states):
+        for holder, state in zip(self.local_states() or [], states):
             if state is None:
-                memory.reset()
+                holder.reset()
             else:
-                memory.load_state_dict(state)
+                holder.load_state_dict(state)
 
     def stateful_parts(self) -> dict:
         parts = super().stateful_parts()
         for d, memory in enumerate(self.local_memories):
             if memory is not None:
                 parts[f"lsr1_d{d}"] = memory
+        for d, adam in enumerate(self.local_adams or []):
+            parts[f"adam_d{d}"] = adam
         if self.global_memory is not None:
             parts["lsr1_global"] = self.global_memory
         return parts
@@ -331,7 +531,20 @@ class APTSD(APTSBase):
     params = {**APTS_PARAMS,
               "overlap": Param(0.33, "fraction of a shard shared with the next (DD4ML 0.33)",
                                low=0.0, high=0.99),
-              "consistency": Param(True, "first-order consistency term (DD4ML foc=True)")}
+              "consistency": Param(True, "first-order consistency term (DD4ML foc=True)"),
+              "local_solver": Param("tr", "local solver: trust region (subproblem), or "
+                                    "local_steps of SGD/Adam kept in the local radius",
+                                    choices=LOCAL_SOLVERS),
+              "local_lr": Param(0.01, "learning rate of the sgd/adam local solver (DD4ML's "
+                                "SGD local optimizer: 0.01)", low=0.0, low_open=True),
+              "growth_trigger": Param("rejection", "batch growth after a rejected step, or "
+                                      "when the full loss stagnates (DD4ML's trainer)",
+                                      choices=GROWTH_TRIGGERS),
+              "growth_patience": Param(3, "stagnation: epochs between full-loss checks "
+                                       "(DD4ML: 3)", low=1),
+              "growth_tol": Param(0.01, "stagnation: grow unless the full loss fell by more "
+                                  "than this since the last check (DD4ML loss_tol)",
+                                  low=0.0)}
 
     def setup(self) -> None:
         self._shards: dict[int, DataDecomposition] = {}

@@ -21,8 +21,9 @@ a batch ``ξ``:
 
 The ``δ`` term (Conn, Gould & Toint 2000, §17.4) keeps the ratio meaningful when both
 reductions are at the rounding level of ``f``. Subproblems: Steihaug–Toint CG on exact
-Hessian-vector products, compact L-SR1 (exact in the eigenbasis or CG), or the Cauchy
-point (:mod:`~ml2bench.solvers.tr_subproblem`).
+Hessian-vector products, compact L-SR1 (exact in the eigenbasis or CG), the Cauchy
+point (:mod:`~ml2bench.solvers.tr_subproblem`), or the first-order model ``B = 0``
+(:func:`linear_model_step`, the APTS authors' first-order ``TR``).
 
 References
 ----------
@@ -123,10 +124,32 @@ def reduction_ratio(value: float, trial_value: float, predicted: float, eps: flo
     return (actual + delta) / (predicted + delta)
 
 
+def linear_model_step(g: torch.Tensor, radius: float) -> SubproblemResult:
+    r"""Minimiser of the first-order (linear) model ``m(s) = f + gᵀs`` in the ball
+    ``‖s‖ ≤ Δ``: ``s = −(Δ/‖g‖) g``, ``pred = m(0) − m(s) = Δ‖g‖`` (zero step and
+    ``pred = 0`` when ``g = 0``).
+
+    The first-order trust-region step of the APTS authors' ``TR`` optimizer
+    (github:cruzas/DD4ML @ fa3027f0, ``src/dd4ml/utility/optimizer_utils.py``
+    ``solve_tr_first_order``, lines 197-215, used by ``optimizers/tr.py`` when
+    ``second_order=False``; the same step, ``p ← x − (Δ/‖g‖) g`` with predicted
+    reduction ``Δ‖g‖``, is the only implemented branch of the 2024 code,
+    github:cruzas/ML_APTS @ 40e03096, branch ``backup_development_parallel``,
+    ``src/optimizers/TR.py`` lines 226-284).
+    """
+    norm = float(torch.linalg.vector_norm(g))
+    if not norm > 0.0:
+        return SubproblemResult(torch.zeros_like(g), 0.0, False, False, 0, 0)
+    return SubproblemResult(g * (-radius / norm), radius * norm, True, False, 0, 0)
+
+
 def solve_subproblem(objective: LevelObjective, point: Point, radius: float,
                      config: TRConfig, memory: LSR1 | None) -> SubproblemResult:
-    """Approximate minimiser of the quadratic model at ``point`` within ``radius``."""
+    """Approximate minimiser of the model at ``point`` within ``radius`` (quadratic;
+    linear for ``subproblem="linear"``, :func:`linear_model_step`)."""
     g = point.grad
+    if config.subproblem == "linear":
+        return linear_model_step(g, radius)
     if config.subproblem == "lsr1":
         if config.lsr1_solve == "obs":
             return memory.solve_obs(g, radius)
@@ -179,10 +202,11 @@ def trust_region_iteration(objective: LevelObjective, point: Point, radius: floa
                        decrease, result.num_matvecs)
 
 
-def grow_batch(sampler, factor: float) -> None:
-    """Multiply the sampler's batch size by ``factor`` (capped at the training set)."""
+def grow_batch(sampler, factor: float, rounding=math.ceil) -> None:
+    """Multiply the sampler's batch size by ``factor``, rounded by ``rounding`` (``ceil``:
+    ``tr``'s rule; ``floor``: DD4ML's trainer), capped at the training set."""
     if factor > 1.0:
-        sampler.batch_size = min(sampler.num_samples, math.ceil(sampler.batch_size * factor))
+        sampler.batch_size = min(sampler.num_samples, rounding(sampler.batch_size * factor))
 
 
 @dataclass

@@ -67,12 +67,13 @@ def assert_same_run(simulated: pd.DataFrame, parallel: pd.DataFrame) -> None:
 
 @gloo
 @pytest.mark.parametrize("solver", [SOLVER, "apts_d[subdomains=2]",
-                                    "apts_d[subdomains=2,subproblem=cg]"])
+                                    "apts_d[subdomains=2,subproblem=cg]",
+                                    "apts_d[subdomains=2,local_solver=adam,local_lr=0.001]"])
 def test_two_gloo_ranks_give_the_simulated_run(tmp_path, solver):
     """``apts_p`` replicates its global phase; ``apts_d`` shares it (each rank its half
-    of the batch, all-reduced; with ``subproblem=cg`` the Hessian products too): with
-    two ranks the sums have one order, so every column is bit for bit the simulated
-    one."""
+    of the batch, all-reduced; with ``subproblem=cg`` the Hessian products too; with
+    ``local_solver=adam`` each rank keeps its own subdomain's moments): with two ranks
+    the sums have one order, so every column is bit for bit the simulated one."""
     assert main(args(tmp_path / "sim", 40, solver)) == 0
     done = subprocess.run(command(tmp_path / "par", 40, solver), env=environment(),
                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
@@ -90,9 +91,14 @@ def test_two_gloo_ranks_give_the_simulated_run(tmp_path, solver):
 
 
 @gloo
-def test_kill_of_the_process_group_then_the_same_command_resumes(tmp_path):
+@pytest.mark.parametrize("solver", [
+    SOLVER,
+    # each rank checkpoints its own subdomain's Adam moments (gathered on rank 0)
+    pytest.param("apts_d[subdomains=2,local_solver=adam,local_lr=0.001]",
+                 marks=pytest.mark.slow)])
+def test_kill_of_the_process_group_then_the_same_command_resumes(tmp_path, solver):
     budget, out = 160, tmp_path / "par"
-    process = subprocess.Popen(command(out, budget), env=environment(), cwd=tmp_path,
+    process = subprocess.Popen(command(out, budget, solver), env=environment(), cwd=tmp_path,
                                start_new_session=True, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     deadline, step = time.monotonic() + 90, 0
@@ -111,11 +117,11 @@ def test_kill_of_the_process_group_then_the_same_command_resumes(tmp_path):
     assert step >= 3, "the run ended (or never checkpointed) before the kill"
     time.sleep(2)  # ranks (own sessions under torchrun) die with their parent, none goes on
     assert not list((out / "runs").glob("*.parquet"))
-    done = subprocess.run(command(out, budget), env=environment(), cwd=tmp_path,
+    done = subprocess.run(command(out, budget, solver), env=environment(), cwd=tmp_path,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "0 up to date; 1 budget" in done.stdout  # resumed, not found finished
-    assert main(args(tmp_path / "sim", budget)) == 0
+    assert main(args(tmp_path / "sim", budget, solver)) == 0
     assert_same_run(rows(tmp_path / "sim"), rows(out))
 
 
