@@ -80,12 +80,27 @@ def config_hash(identity: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+#: Longest run id: the files named after it (``.<id>.parquet.<pid>@<host>.tmp``,
+#: ``<id>.lock``, checkpoints) must stay under the 255-byte name limit of common file
+#: systems.
+MAX_RUN_ID = 160
+
+
 def run_id(problem_label: str, solver_label: str, seed: int, digest: str) -> str:
     """A file-name-safe id: ``problem__solver__s<seed>__<hash>``.
 
     The labels are the canonical ones (:func:`ml2bench.runner.prepare.prepare`), so that
     equal configurations spelled differently (``sgd`` and ``sgd[lr=0.1]``) share one id.
+    An id longer than :data:`MAX_RUN_ID` characters (labels with many parameters) keeps
+    the head of each label, shares the length between them, and stays unique by the hash
+    of the whole identity; shorter ids are unchanged.
     """
     def slug(text: str) -> str:
         return re.sub(r"[^A-Za-z0-9_.=-]+", "_", text).strip("_")
-    return f"{slug(problem_label)}__{slug(solver_label)}__s{seed}__{digest[:10]}"
+    problem, solver, tail = slug(problem_label), slug(solver_label), f"__s{seed}__{digest[:10]}"
+    room = MAX_RUN_ID - len(tail) - 2
+    if len(problem) + len(solver) > room:
+        keep = max(room // 2, room - len(solver))
+        problem = problem[:keep].rstrip("_")
+        solver = solver[:room - len(problem)].rstrip("_")
+    return f"{problem}__{solver}{tail}"
