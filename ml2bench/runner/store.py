@@ -283,6 +283,14 @@ class ResultsStore:
         for path in (self.previous_partial_path(run_id), self.partial_path(run_id)):
             path.unlink(missing_ok=True)  # one that is already gone is dropped
 
+    def remove_stale_lock(self, run_id: str) -> None:
+        """Remove the lock file of ``run_id`` that a killed process left (the kernel
+        released its lock); taken first, so a process that holds it is waited for and
+        a held lock is never removed under its holder."""
+        if self.writer and self.lock_path(run_id).exists():
+            with self.run_lock(run_id):
+                pass
+
     def set_aside_partial(self, run_id: str) -> list[Path]:
         """Keep the resumable state of a failed run as ``*.failed`` (both generations)
         instead of deleting it: the state it failed from is evidence, and nothing the
