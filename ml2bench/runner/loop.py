@@ -31,6 +31,7 @@ import resource
 import sys
 import time
 import traceback
+from typing import Callable
 
 import torch
 
@@ -218,7 +219,7 @@ class RunLoop:
         self.after_write("computing its end-of-run metrics", self.write_flatness)
         return status
 
-    def after_write(self, what: str, step) -> bool:
+    def after_write(self, what: str, step: Callable[[], object]) -> bool:
         """Call ``step()``, a bookkeeping step after the run's results file is written;
         False (and one warning line on stderr naming the run, ``what`` failed and why)
         if it raised. Its failure cannot make a run whose results are complete
