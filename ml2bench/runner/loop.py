@@ -28,8 +28,10 @@ from __future__ import annotations
 
 import math
 import resource
+import sys
 import time
 import traceback
+from typing import Callable
 
 import torch
 
@@ -212,9 +214,27 @@ class RunLoop:
         self.rows[-1]["status"] = status
         self.store.save_model(self.prepared.run_id, self.final_model())
         self.store.write_run(self.prepared.run_id, self.rows)
-        self.checkpoint.drop()
-        self.write_flatness()
+        # the results are complete: what follows cannot make the run fail
+        self.after_write("removing its checkpoint", self.checkpoint.drop)
+        self.after_write("computing its end-of-run metrics", self.write_flatness)
         return status
+
+    def after_write(self, what: str, step: Callable[[], object]) -> bool:
+        """Call ``step()``, a bookkeeping step after the run's results file is written;
+        False (and one warning line on stderr naming the run, ``what`` failed and why)
+        if it raised. Its failure cannot make a run whose results are complete
+        ``failed``: the results file is left as it is, and the same ``ml2bench run``
+        command redoes the step (a checkpoint beside a finished run is removed, missing
+        end-of-run metrics are computed from the saved final model)."""
+        try:
+            step()
+        except Exception as exc:  # noqa: BLE001 - any failure: reported, the result stands
+            print(f"ml2bench: warning: run {self.prepared.label} [{self.prepared.run_id}] "
+                  f"finished and its results are written, but {what} failed "
+                  f"({type(exc).__name__}: {exc}); the same `ml2bench run` command retries it",
+                  file=sys.stderr)
+            return False
+        return True
 
     def check_distributed(self) -> None:
         """Under ``torch.distributed``: a DD solver with one subdomain per process."""
@@ -297,14 +317,29 @@ def execute(prepared: PreparedRun, store: ResultsStore) -> str:
 
     Errors inside the run are recorded as ``status=failed`` with the message (and the
     rows evaluated so far); user errors (bad names, parameters, missing data) propagate.
+    Once the run's results file is written the run's status stands: a failing step
+    after it (removing the checkpoint, end-of-run metrics) is a warning
+    (:meth:`RunLoop.after_write`), never a ``failed`` row.
     A run whose results exist but whose requested flatness table is missing gets it
-    computed from its saved final model (status ``flatness``), without retraining.
+    computed from its saved final model (status ``flatness``, or ``up-to-date`` with a
+    warning if that fails), without retraining.
+    One process at a time executes a run (:meth:`ResultsStore.run_lock`): a process
+    that finds another one executing it waits, then finds it finished (``up-to-date``).
     The run executes with ``prepared.spec.threads`` intra-op threads (the previous count
     is restored afterwards), whatever process executes it.
     """
     metrics = RunMetrics.parse(prepared.spec.metrics).end_of_run
     if store.is_finished(prepared.run_id, prepared.config_hash, metrics):
         return "up-to-date"
+    with store.run_lock(prepared.run_id):
+        # another process may have finished it while this one waited (rank 0 decides)
+        if from_rank0(store.is_finished(prepared.run_id, prepared.config_hash, metrics)):
+            return "up-to-date"
+        return _execute_locked(prepared, store)
+
+
+def _execute_locked(prepared: PreparedRun, store: ResultsStore) -> str:
+    """:func:`execute` once this process holds the run's lock."""
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(prepared.spec.threads or 1)
     loop = None
@@ -315,8 +350,8 @@ def execute(prepared: PreparedRun, store: ResultsStore) -> str:
             loop = RunLoop(prepared, store)
         if store.is_trained(prepared.run_id, prepared.config_hash) \
                 and loop.load_final_model():  # trained; only (some) flatness is missing
-            loop.write_flatness()
-            return "flatness"
+            return "flatness" if loop.after_write("computing its end-of-run metrics",
+                                                  loop.write_flatness) else "up-to-date"
         return loop.run()
     except (UserError, KeyboardInterrupt):
         raise

@@ -5,12 +5,14 @@ Layout under the output directory::
     runs/<run_id>.parquet       long format, one row per checkpoint (finished runs)
     partial/<run_id>.pt         resumable state of an unfinished run (SHA-256 checked)
     partial/<run_id>.prev.pt    the checkpoint before it (used if the last is damaged)
+    partial/<run_id>.lock       held while a process executes the run (removed after)
     flatness/<run_id>.parquet   end-of-run metrics (second table, keyed by run_id)
     models/<run_id>.pt          final parameters and buffers of the finest model
 
 Every file is written to a temporary name in the same directory and renamed into
 place (``os.replace``), so an interrupted write never leaves a partial file under the
-final name.
+final name. One process at a time executes a run (:meth:`ResultsStore.run_lock`), so two
+sweeps over the same folder never rename or remove each other's checkpoint files.
 """
 
 from __future__ import annotations
@@ -19,13 +21,15 @@ import io
 import math
 import sys
 import tempfile
+from contextlib import nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, ContextManager, Sequence
 
 from ml2bench.errors import UserError
 from ml2bench.files import atomic_save as atomic_write
 from ml2bench.files import remove_stale_temporaries
 from ml2bench.runner.checked import DamagedFile, move_aside, read_checked, write_checked
+from ml2bench.runner.lock import exclusive
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -200,6 +204,23 @@ class ResultsStore:
         """``partial/<run_id>.prev.pt``: the checkpoint before the last one."""
         return self.root / "partial" / f"{run_id}.prev.pt"
 
+    def lock_path(self, run_id: str) -> Path:
+        """``partial/<run_id>.lock``: held while a process executes the run."""
+        return self.root / "partial" / f"{run_id}.lock"
+
+    def run_lock(self, run_id: str) -> ContextManager[bool]:
+        """Context manager: this process alone executes ``run_id`` (another process
+        that holds it is waited for; :func:`~ml2bench.runner.lock.exclusive`). Only the
+        writer (rank 0) locks: the other ranks of a distributed run write nothing."""
+        if not self.writer:
+            return nullcontext(False)
+
+        def waiting() -> None:
+            print(f"ml2bench: run {run_id} is being executed by another process (a second "
+                  f"sweep into {self.root}?); waiting for it to finish", file=sys.stderr)
+
+        return exclusive(self.lock_path(run_id), waiting)
+
     def save_partial(self, run_id: str, state: dict) -> None:
         """Save the resumable state of an unfinished run: atomically, with its SHA-256
         (:mod:`ml2bench.runner.checked`), the checkpoint it replaces kept as the previous
@@ -260,8 +281,15 @@ class ResultsStore:
         if not self.writer:
             return
         for path in (self.previous_partial_path(run_id), self.partial_path(run_id)):
-            if path.exists():
-                path.unlink()
+            path.unlink(missing_ok=True)  # one that is already gone is dropped
+
+    def remove_stale_lock(self, run_id: str) -> None:
+        """Remove the lock file of ``run_id`` that a killed process left (the kernel
+        released its lock); taken first, so a process that holds it is waited for and
+        a held lock is never removed under its holder."""
+        if self.writer and self.lock_path(run_id).exists():
+            with self.run_lock(run_id):
+                pass
 
     def set_aside_partial(self, run_id: str) -> list[Path]:
         """Keep the resumable state of a failed run as ``*.failed`` (both generations)
@@ -269,9 +297,13 @@ class ResultsStore:
         user did not ask to delete is deleted. Returns the new names."""
         if not self.writer:
             return []
-        return [move_aside(path, "failed")
-                for path in (self.previous_partial_path(run_id), self.partial_path(run_id))
-                if path.exists()]
+        kept = []
+        for path in (self.previous_partial_path(run_id), self.partial_path(run_id)):
+            try:
+                kept.append(move_aside(path, "failed"))
+            except FileNotFoundError:  # there is none (e.g. the run failed before its first)
+                continue
+        return kept
 
     def remove_stale_temporaries(self) -> list[Path]:
         """Remove the temporary files a killed sweep left in this folder's ``runs``,

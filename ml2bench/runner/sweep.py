@@ -82,8 +82,9 @@ def run_sweep(specs: Sequence[RunSpec], out_dir: str, jobs: int = 1,
     for run in prepared:
         if store.is_finished(run.run_id, run.config_hash, end_of_run_names(run.spec.metrics)):
             # a run killed between writing its results and removing its checkpoint
-            # left a stale partial file: the run is finished, drop it
+            # left a stale partial file (and its lock file): the run is finished, drop them
             store.drop_partial(run.run_id)
+            store.remove_stale_lock(run.run_id)
             report.add(run.label, "up-to-date")
             if store.final_status(run.run_id) == "failed":
                 report.failed.append(f"{run.label} (failed in an earlier sweep)")

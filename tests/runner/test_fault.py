@@ -36,11 +36,24 @@ NUMBERS = ["run_id", "config_hash", "step", "work_units", "work_units_parallel",
 ROOT = Path(__file__).resolve().parents[2]
 
 
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+
+
+def command(out: Path) -> list[str]:
+    """The sweep's command line, writing to ``out``."""
+    return [sys.executable, "-m", "ml2bench", *ARGS, "--out", str(out)]
+
+
 def start(out: Path) -> subprocess.Popen:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-m", "ml2bench", *ARGS, "--out", str(out)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
-                            start_new_session=True)
+    """Start the sweep in its own session (to be killed by :func:`kill_when`)."""
+    return subprocess.Popen(command(out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=ENV, start_new_session=True)
+
+
+def sweep(out: Path) -> subprocess.CompletedProcess:
+    """Run the sweep to its end (one process: ``start(out).args`` would start a second,
+    unwaited sweep into the same folder beside it)."""
+    return subprocess.run(command(out), env=ENV, capture_output=True, text=True, timeout=600)
 
 
 def results(out: Path) -> list[Path]:
@@ -73,9 +86,8 @@ def numbers(out: Path) -> pd.DataFrame:
 @pytest.mark.slow
 def test_sigkill_at_several_points_then_rerun(tmp_path):
     reference = tmp_path / "reference"
-    assert subprocess.run(start(reference).args, env={**os.environ, "OMP_NUM_THREADS": "1",
-                                                       "PYTHONPATH": str(ROOT)},
-                          capture_output=True, timeout=600).returncode == 0
+    first = sweep(reference)
+    assert first.returncode == 0, first.stderr
     assert len(results(reference)) == RUNS
 
     out = tmp_path / "interrupted"
@@ -96,12 +108,11 @@ def test_sigkill_at_several_points_then_rerun(tmp_path):
         counts.append(len(now))
     assert counts[-1] < RUNS, counts  # the kills did interrupt the sweep
     print("finished runs after each kill:", counts)
-    final = subprocess.run(start(out).args, env={**os.environ, "OMP_NUM_THREADS": "1",
-                                                  "PYTHONPATH": str(ROOT)},
-                           capture_output=True, text=True, timeout=600)
+    final = sweep(out)
     assert final.returncode == 0, final.stderr
     now = snapshot(out)
     assert all(now[name] == stamp for name, stamp in kept.items())
     assert sorted(now) == [p.name for p in results(reference)]
     pd.testing.assert_frame_equal(numbers(out), numbers(reference))
-    assert not any((out / "partial").glob("*.pt"))
+    # no checkpoint, lock file or temporary file left (nor any *.failed: no run failed)
+    assert not list((out / "partial").iterdir())

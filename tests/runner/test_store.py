@@ -165,8 +165,10 @@ def test_checkpoints_left_beside_a_finished_run_are_removed_by_the_next_sweep(tm
     assert main(args) == 0
     store = ResultsStore(out)
     run_id = next((out / "runs").glob("*.parquet")).stem
-    # a kill between writing the results and dropping the checkpoints leaves them behind
+    # a kill between writing the results and dropping the checkpoints leaves them behind,
+    # and the run's lock file (the kernel released the lock itself)
     for path in (store.partial_path(run_id), store.previous_partial_path(run_id)):
         write_checked(path, b"stale")
+    store.lock_path(run_id).write_bytes(b"")
     assert main(args) == 0 and "1 up to date" in capsys.readouterr().out
-    assert not list((out / "partial").glob("*.pt"))
+    assert not list((out / "partial").iterdir())
