@@ -41,7 +41,7 @@ solvers = ["tr"]
 
 def test_committed_manifest_has_every_claim_complete():
     claims = load_manifest(MANIFEST)
-    assert [c.id for c in claims] == ["M1", "T1", "T1-wu", "T2", "T2-wu", "T3", "T3-fo", "T4",
+    assert [c.id for c in claims] == ["M1", "T1", "T1-wu", "T2", "T2-lsr1", "T2-wu", "T3", "T3-fo", "T4",
                                       "T4-wu", "T5", "M2", "M3"]
     ids = {c.id: c for c in claims}
     for claim in claims:
@@ -131,7 +131,7 @@ def test_bad_scale_is_exit_2(capsys):
 def test_a_papers_id_selects_its_stricter_reading_and_list_shows_protocols(capsys):
     from ml2bench.reproduce.manifest import select
     claims = load_manifest(MANIFEST)
-    assert [c.id for c in select(claims, ["t2"])] == ["T2", "T2-wu"]
+    assert [c.id for c in select(claims, ["t2"])] == ["T2", "T2-lsr1", "T2-wu"]
     assert [c.id for c in select(claims, ["T2-wu"])] == ["T2-wu"]
     assert main(["reproduce", "T4", "--list"]) == 0
     out = capsys.readouterr().out
