@@ -336,10 +336,9 @@ class APTSBase(Solver):
         .. math::
 
             t = s^{i} - \eta\, p_i,\qquad
-            s^{i+1} = t\,\min\!ig(1, 	frac{\Delta/D}{\|t\|}ig),\qquad
-            p_i = egin{cases} 
-abla	ilde f_d(	heta_k + s^{i}) & 	ext{sgd}\
-            \hat m_i/(\sqrt{\hat v_i} + arepsilon) & 	ext{adam (LocalAdam)}\end{cases}
+            s^{i+1} = t\,\min\!\big(1, \tfrac{\Delta/D}{\|t\|}\big),\qquad
+            p_i = \begin{cases} \nabla\tilde f_d(\theta_k + s^{i}) & \text{sgd}\\
+            \hat m_i/(\sqrt{\hat v_i} + \varepsilon) & \text{adam (LocalAdam)}\end{cases}
 
         and the loop stops early once ``s`` reaches the boundary (``‖t‖ ≥ Δ/D``): the
         authors' APTS_D leaves its local loop "if local step has reached local
