@@ -147,6 +147,7 @@ from ml2bench.errors import UserError
 from ml2bench.labels import Param, SearchSpace
 from ml2bench.parallel import map_subdomains, sum_subdomains
 from ml2bench.parameters import load_vector, model_vector
+from ml2bench.solvers.adam_kernel import adam_update
 from ml2bench.solvers.base import Solver, register_solver
 from ml2bench.solvers.data_parallel import ShardedObjective
 from ml2bench.solvers.level_objective import LevelObjective, Point, PointObjective
@@ -210,17 +211,11 @@ class APTSState(TRState):
 
 
 class LocalAdam:
-    r"""Adam's moments for one subdomain's local solver (Kingma & Ba, ICLR 2015, Alg. 1),
-    kept across outer steps like the local L-SR1 memories.
-
-    :meth:`direction` advances ``t`` and the moments with the gradient ``g`` and returns
-    ``m̂/(√v̂ + ε)``, ``m̂ = m/(1 − β₁ᵗ)``, ``v̂ = v/(1 − β₂ᵗ)``; ``β = (0.9, 0.999)``,
-    ``ε = 1e-8`` (DD4ML's ``TRAdam`` defaults, ``utility/optimizer_utils.py``
-    ``get_loc_tradam_hparams``, github:cruzas/DD4ML @ fa3027f0, lines 154-164).
-    """
-
-    betas = (0.9, 0.999)
-    eps = 1e-8
+    """Adam's moments for one subdomain's local solver, kept across outer steps like the
+    local L-SR1 memories (:func:`~ml2bench.solvers.adam_kernel.adam_update`; its
+    ``β = (0.9, 0.999)``, ``ε = 1e-8`` are also DD4ML's ``TRAdam`` defaults,
+    ``utility/optimizer_utils.py`` ``get_loc_tradam_hparams``, github:cruzas/DD4ML @
+    fa3027f0, lines 154-164)."""
 
     def __init__(self) -> None:
         self.reset()
@@ -231,17 +226,11 @@ class LocalAdam:
         self.v: Tensor | None = None
         self.t = 0
 
-    def direction(self, g: Tensor) -> Tensor:
-        """``m̂/(√v̂ + ε)`` after the moments' update with ``g``."""
-        beta1, beta2 = self.betas
-        if self.m is None:
-            self.m, self.v = torch.zeros_like(g), torch.zeros_like(g)
+    def update(self, g: Tensor, lr: float) -> Tensor:
+        """Advance ``t`` and the moments with ``g``; the update ``lr·m̂/(√v̂ + ε)``."""
         self.t += 1
-        self.m = beta1 * self.m + (1.0 - beta1) * g
-        self.v = beta2 * self.v + (1.0 - beta2) * (g * g)
-        m_hat = self.m / (1.0 - beta1 ** self.t)
-        v_hat = self.v / (1.0 - beta2 ** self.t)
-        return m_hat / (torch.sqrt(v_hat) + self.eps)
+        self.m, self.v, update = adam_update(self.m, self.v, self.t, g, lr)
+        return update
 
     def state_dict(self) -> dict:
         """The moments (cloned) and the step counter."""
@@ -273,11 +262,11 @@ class APTSBase(Solver):
         self.config = TRConfig.from_hparams(h)
         self.make_sampler(default="full")
         lsr1 = h["subproblem"] == "lsr1"
-        local_solver = h.get("local_solver", "tr")
-        self.local_memories = [_memory(h) if lsr1 and local_solver == "tr" else None
+        self.local_solver = h.get("local_solver", "tr")  # apts_p: always tr
+        self.local_memories = [_memory(h) if lsr1 and self.local_solver == "tr" else None
                                for _ in range(h["subdomains"])]
         self.local_adams = ([LocalAdam() for _ in range(h["subdomains"])]
-                            if local_solver == "adam" else None)
+                            if self.local_solver == "adam" else None)
         self.global_memory = _memory(h) if lsr1 and h["global_steps"] > 0 else None
         self.state = APTSState(radius=h["radius"])
         self.setup()
@@ -304,7 +293,7 @@ class APTSBase(Solver):
             objective, start, to_global = self.local_problem(d, batch_indices, point)
         except BudgetExhausted:  # no share of the budget left for this subdomain
             return LocalResult(torch.zeros_like(point.x), 0.0, radius, 0)
-        if self.hparams.get("local_solver", "tr") != "tr":
+        if self.local_solver != "tr":
             step, decrease, taken = self.first_order_local(d, objective, start, radius)
             return LocalResult(to_global(step), decrease, radius, taken)
         config = dataclasses.replace(self.config, max_radius=radius,
@@ -362,8 +351,7 @@ class APTSBase(Solver):
         value, grad, taken = start.value, start.grad, 0
         try:
             for i in range(steps):
-                direction = grad if adam is None else adam.direction(grad)
-                trial = step - lr * direction
+                trial = step - (lr * grad if adam is None else adam.update(grad, lr))
                 norm = float(torch.linalg.vector_norm(trial))
                 boundary = norm >= radius
                 if boundary:

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ml2bench.labels import Param, SearchSpace
+from ml2bench.solvers.adam_kernel import adam_update
 from ml2bench.solvers.base import MultilevelSolver, register_solver
 from ml2bench.solvers.lbfgs_kernel import SmootherState, lbfgs_step
 from ml2bench.parameters import load_vector
@@ -59,16 +60,11 @@ def sgd_step(objective, point: Point, state: SmootherState, h: dict) -> Point:
 
 
 def adam_step(objective, point: Point, state: SmootherState, h: dict) -> Point:
-    """Bias-corrected Adam update with ``β = (0.9, 0.999)``, ``ε = 1e-8``."""
-    g, b1, b2 = point.grad, 0.9, 0.999
-    if state.buffer is None:
-        state.buffer, state.second = torch.zeros_like(g), torch.zeros_like(g)
+    """Bias-corrected Adam update (:func:`~ml2bench.solvers.adam_kernel.adam_update`)."""
     state.steps += 1
-    state.buffer = state.buffer.mul(b1).add(g, alpha=1 - b1)
-    state.second = state.second.mul(b2).addcmul(g, g, value=1 - b2)
-    m_hat = state.buffer / (1 - b1**state.steps)
-    v_hat = state.second / (1 - b2**state.steps)
-    return Point(point.x - h["lr"] * m_hat / (v_hat.sqrt() + 1e-8), math.nan)
+    state.buffer, state.second, update = adam_update(state.buffer, state.second, state.steps,
+                                                     point.grad, h["lr"])
+    return Point(point.x - update, math.nan)
 
 
 SMOOTHERS = {"sgd": sgd_step, "adam": adam_step, "lbfgs": lbfgs_step}
