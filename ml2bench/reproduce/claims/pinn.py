@@ -86,14 +86,14 @@ def compute(claim, runs) -> Outcome:
         key = problem.split("[")[0]
         initial = median(float(r.rows["test_rel_l2"].iloc[0]) for r in base)
         entry["initial_error"] = initial
+        late = median(error_at(r.rows, LATE) for r in base)
+        entry["lbfgs_error_late"] = late
         weak = error >= initial  # every method "reaches" an error never improved on
         if weak:
             checks.append(False)
             notes.append(f"{key}: L-BFGS does not reduce the error ({fmt(initial)} → "
                          f"{fmt(error)}), the comparison is weak")
-        late = median(error_at(r.rows, LATE) for r in base)
-        entry["lbfgs_error_late"] = late
-        if error < initial and late <= error:
+        elif late <= error:
             notes.append(f"{key}: L-BFGS no longer improves over the last "
                          f"{1 - LATE:.0%} of its budget ({fmt(late)} → {fmt(error)}): the "
                          "speedups measure a plateau")
@@ -105,13 +105,13 @@ def compute(claim, runs) -> Outcome:
                 notes.append(f"{key}: L-BFGS error {fmt(error)} vs published {published:g}")
         text = []
         for method in methods:
-            speed, ratios = _speedup(base, by_name(here, method), targets, x)
+            method_runs = by_name(here, method)
+            speed, ratios = _speedup(base, method_runs, targets, x)
             entry["speedup"][method] = speed
-            entry["speedup_other"][method] = _speedup(base, by_name(here, method),
-                                                      targets, other)[0]
-            entry["reached"][method] = sum(1 for x in ratios if x > 0)
+            entry["speedup_other"][method] = _speedup(base, method_runs, targets, other)[0]
+            entry["reached"][method] = sum(1 for ratio in ratios if ratio > 0)
             entry["final_error"][method] = median(final(r.rows, "test_rel_l2")
-                                                  for r in by_name(here, method))
+                                                  for r in method_runs)
             ok = speed is not None and speed >= min_speedup
             text.append(f"{method} {fmt(speed, 2)}× ({fmt(entry['speedup_other'][method], 2)}× "
                         f"in {other}; final {fmt(entry['final_error'][method])})")
