@@ -133,7 +133,7 @@ class ImageFamily(ProblemFamily):
                     metric=self.metric, batch_size=values["batch_size"], budget=values["budget"],
                     target=Target(self.metric, values["target"]), reg_weight=values["reg"],
                     device=device, dtype=dtype, info=info,
-                    batch_overlap=values.get("batch_overlap", 0.0))
+                    batch_overlap=self.value(values, "batch_overlap"))
 
 
 @register_family

@@ -64,8 +64,13 @@ class ProblemFamily:
     #: Parameters added after results were stored: left out of the resolved values (and
     #: so of a run's identity, :func:`ml2bench.runner.prepare.prepare`) while they are
     #: at their default, so that the runs stored before keep their identity. The
-    #: family's code reads them with ``values.get(key, default)``.
+    #: family's code reads them with :meth:`value`.
     omitted_at_default: ClassVar[tuple[str, ...]] = ()
+
+    def value(self, values: dict[str, Any], key: str) -> Any:
+        """``values[key]``, or the declared default of a parameter left out of the
+        resolved values at its default (:attr:`omitted_at_default`)."""
+        return values[key] if key in values else self.params[key].default
 
     def make_task(self, name: str, values: dict[str, Any], seed: int,
                   device: torch.device) -> Task:  # pragma: no cover - abstract

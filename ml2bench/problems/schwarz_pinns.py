@@ -180,14 +180,11 @@ class AllenCahnPinn(ResNetPinn):
                                "before the interfaces sharpen)", low=0.0, low_open=True)}
     omitted_at_default = ("t_final",)  # added after results were stored
 
-    def t_final(self, values) -> float:
-        """The final time (left out of ``values`` at its default)."""
-        return values.get("t_final", self.params["t_final"].default)
-
     def equation_for(self, values):
-        return allen_cahn_equation(values["eps"], values["boundary"], self.t_final(values))
+        return allen_cahn_equation(values["eps"], values["boundary"],
+                                   self.value(values, "t_final"))
 
     def reference_for(self, values):
-        ref = allen_cahn_reference_grid(values["eps"], t_final=self.t_final(values))
+        ref = allen_cahn_reference_grid(values["eps"], t_final=self.value(values, "t_final"))
         xx, tt = np.meshgrid(ref.x, ref.t, indexing="ij")
         return np.stack([xx.ravel(), tt.ravel()], axis=1), ref.u.ravel()
