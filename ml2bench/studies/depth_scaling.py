@@ -411,7 +411,7 @@ def censored_median(points: Sequence[tuple[float, bool]]) -> tuple[float, bool]:
     or more of the runs are censored (``value``: the smallest censored bound at the
     median's rank — a lower bound).
     """
-    ordered = sorted(points, key=lambda p: p[0] if p[1] else math.inf)
+    ordered = sorted(points, key=censored_key)
     n = len(ordered)
     if n % 2:
         return ordered[n // 2]
@@ -419,6 +419,11 @@ def censored_median(points: Sequence[tuple[float, bool]]) -> tuple[float, bool]:
     if a[1] and b[1]:
         return (a[0] + b[0]) / 2, True
     return b[0], False
+
+
+def censored_key(point: tuple[float, bool]) -> float:
+    """Sort key of a ``(value, reached)`` pair: its value, +∞ when censored."""
+    return point[0] if point[1] else math.inf
 
 
 def _as_inf(values: np.ndarray, reached: np.ndarray) -> np.ndarray:
@@ -468,10 +473,8 @@ def cell_ratio(runs: dict, budget: float) -> tuple[float, str]:
         is an upper bound, multilevel over the budget), ``">"`` (multilevel censored: a
         lower bound) or ``"neither"`` with ``r = nan``.
     """
-    ml = min((censored_median(runs[k]) for k in MULTILEVEL if k in runs),
-             key=lambda p: p[0] if p[1] else math.inf)
-    sl = min((censored_median(runs[k]) for k in SINGLE_LEVEL if k in runs),
-             key=lambda p: p[0] if p[1] else math.inf)
+    ml = min((censored_median(runs[k]) for k in MULTILEVEL if k in runs), key=censored_key)
+    sl = min((censored_median(runs[k]) for k in SINGLE_LEVEL if k in runs), key=censored_key)
     if ml[1] and sl[1]:
         return ml[0] / sl[0], ""
     if ml[1]:
@@ -525,9 +528,7 @@ def bootstrap_ratio(runs: dict, resamples: int = BOOTSTRAP, confidence: float = 
     ratio = ratio[~np.isnan(ratio)]
     if len(ratio) * 2 < resamples:
         return math.nan, math.nan
-    tail = (1.0 - confidence) / 2
-    return (float(np.quantile(ratio, tail, method="inverted_cdf")),
-            float(np.quantile(ratio, 1.0 - tail, method="inverted_cdf")))
+    return percentile_interval(ratio, confidence)
 
 
 def bootstrap_median(values: Sequence[float], resamples: int = BOOTSTRAP,
@@ -538,9 +539,15 @@ def bootstrap_median(values: Sequence[float], resamples: int = BOOTSTRAP,
         return math.nan, math.nan
     rng = np.random.default_rng(seed)
     meds = np.median(x[rng.integers(0, len(x), size=(resamples, len(x)))], axis=1)
+    return percentile_interval(meds, confidence)
+
+
+def percentile_interval(samples: np.ndarray, confidence: float) -> tuple[float, float]:
+    """The ``(1 ∓ confidence)/2`` quantiles of bootstrap ``samples`` by the inverted
+    empirical CDF (actual sample values; ±∞ allowed)."""
     tail = (1.0 - confidence) / 2
-    return (float(np.quantile(meds, tail, method="inverted_cdf")),
-            float(np.quantile(meds, 1.0 - tail, method="inverted_cdf")))
+    return (float(np.quantile(samples, tail, method="inverted_cdf")),
+            float(np.quantile(samples, 1.0 - tail, method="inverted_cdf")))
 
 
 def verdict(low: float, high: float) -> str:
